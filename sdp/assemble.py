@@ -1,0 +1,39 @@
+"""Assembles one code location from the domains: their assets and checks, with platform policy.
+
+Policy is applied here once, not by each domain: every dataset gets the catalog attributes, the
+schema-contract check and eager automation of derived datasets (sdp.builder, sdp.dbt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from dagster import Definitions
+
+from sdp.builder import build_dataset_asset
+from sdp.catalog import DatasetIndex
+from sdp.spec import DbtModel, Domain, SpecError
+
+if TYPE_CHECKING:
+    from dagster_dbt import DbtProject
+
+
+def assemble(
+    domains: Sequence[Domain], warehouse: str, dbt_project: DbtProject | None = None
+) -> Definitions:
+    index = DatasetIndex(domains)
+    assets: list = []
+    asset_checks: list = []
+    for entry in index:
+        if isinstance(entry.dataset.transform, DbtModel):
+            if dbt_project is None:
+                raise SpecError(f"{entry.qualified_name}: built by dbt but no dbt project is set")
+            from sdp.dbt import build_dbt_asset  # dagster-dbt only loads when a domain uses it
+
+            model, contract = build_dbt_asset(index, entry, warehouse, dbt_project)
+            assets.append(model)
+            asset_checks.append(contract)
+        else:
+            assets.append(build_dataset_asset(index, entry, warehouse))
+    return Definitions(assets=assets, asset_checks=asset_checks)

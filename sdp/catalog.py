@@ -1,0 +1,61 @@
+"""The index of every declared dataset: resolves references and asset keys across domains."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from dagster import AssetKey
+
+from sdp.spec import Dataset, DatasetRef, Domain, SpecError, ref, validate_domain
+
+
+@dataclass(frozen=True)
+class Entry:
+    domain: Domain
+    dataset: Dataset
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.domain.name}.{self.dataset.name}"
+
+    @property
+    def key(self) -> AssetKey:
+        return AssetKey([self.domain.name, self.dataset.name])
+
+
+class DatasetIndex:
+    """All datasets of all domains, validated: every reference resolves, no cycle of names."""
+
+    def __init__(self, domains: Sequence[Domain]):
+        self._entries: dict[DatasetRef, Entry] = {}
+        names = [d.name for d in domains]
+        if len(set(names)) != len(names):
+            raise SpecError(f"domain declared twice among {names}")
+        for domain in domains:
+            validate_domain(domain)
+            for dataset in domain.datasets:
+                self._entries[DatasetRef(domain.name, dataset.name)] = Entry(domain, dataset)
+        for entry in self:
+            for upstream in entry.dataset.upstream:
+                if upstream not in self._entries:
+                    raise SpecError(
+                        f"{entry.qualified_name}: upstream dataset {upstream} is not declared "
+                        "by any domain"
+                    )
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self._entries.values())
+
+    def get(self, reference: DatasetRef | str) -> Entry:
+        reference = ref(reference) if isinstance(reference, str) else reference
+        try:
+            return self._entries[reference]
+        except KeyError:
+            raise SpecError(f"unknown dataset {reference}") from None
+
+    def key(self, reference: DatasetRef | str) -> AssetKey:
+        return self.get(reference).key
+
+    def downstream(self, reference: DatasetRef) -> list[Entry]:
+        return [e for e in self if reference in e.dataset.upstream]

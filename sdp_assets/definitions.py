@@ -1,0 +1,24 @@
+"""The code location's entry point (named in workspace.yaml and pyproject's [tool.dagster]).
+
+It discovers every domain package under sdp_assets/, builds their datasets with platform policy,
+and binds the resources of the current environment and the platform's sensors.
+"""
+
+import dagster as dg
+
+import sdp_assets
+from sdp.assemble import assemble
+from sdp.discovery import discover_domains
+from sdp_resources import environments
+from sdp_sensors import automation_sensor
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    environment = environments.current()
+    domains = discover_domains(sdp_assets)
+    platform = assemble(domains, environment.warehouse, environment.dbt_project)
+    return dg.Definitions.merge(
+        platform,
+        dg.Definitions(resources=environment.resources, sensors=[automation_sensor]),
+    )

@@ -1,0 +1,106 @@
+"""The one place that knows the environments. Only resources differ between them.
+
+- local (default): everything embedded under SDP_HOME (default <repo>/.sdp): SQLite catalog,
+  warehouse on local disk, DuckDB.
+- production: catalog and warehouse from SDP_CATALOG_URI / SDP_WAREHOUSE (PostgreSQL, S3),
+  secrets through dagster.EnvVar.
+Values are read when the code location loads, never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dagster import EnvVar
+from dagster_dbt import DbtCliResource, DbtProject
+
+from sdp.schemas import DEFAULT_ROOT as SCHEMAS_DIR
+from sdp_resources.lakehouse import LakehouseResource
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+ENVIRONMENTS = ("local", "production")
+
+
+class ConfigError(RuntimeError):
+    """The environment's configuration is missing or wrong; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    home: Path  # local state: landing area, serving files, the Dagster instance
+    warehouse: str
+    resources: dict[str, Any]
+    dbt_project: DbtProject
+
+
+def sdp_home() -> Path:
+    return Path(os.environ.get("SDP_HOME") or REPO_ROOT / ".sdp").resolve()
+
+
+def current() -> Environment:
+    name = os.environ.get("SDP_ENV", "local")
+    if name == "local":
+        return local(sdp_home())
+    if name == "production":
+        return production(sdp_home())
+    raise ConfigError(f"SDP_ENV={name!r} is not an environment; expected one of {ENVIRONMENTS}")
+
+
+def dbt_project() -> DbtProject:
+    """The dbt project, with its manifest parsed when missing or older than its sources."""
+    project = DbtProject(project_dir=DBT_PROJECT_DIR)
+    manifest = project.manifest_path
+    sources = [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in {".sql", ".yml", ".yaml"}]
+    newest = max((p.stat().st_mtime for p in sources if "target" not in p.parts), default=0)
+    if not manifest.exists() or manifest.stat().st_mtime < newest:
+        project.preparer.prepare(project)
+    return project
+
+
+def _resources(lakehouse: LakehouseResource, project: DbtProject) -> dict[str, Any]:
+    return {"lakehouse": lakehouse, "dbt": DbtCliResource(project_dir=project)}
+
+
+def local(home: Path) -> Environment:
+    # dbt (a subprocess) finds the serving file through SDP_HOME: make it the home used here.
+    os.environ["SDP_HOME"] = str(home)
+    lake_dir = home / "lake"
+    lake_dir.mkdir(parents=True, exist_ok=True)
+    warehouse = (lake_dir / "warehouse").as_uri()
+    lakehouse = LakehouseResource(
+        catalog_uri=f"sqlite:///{lake_dir / 'catalog.db'}",
+        warehouse=warehouse,
+        landing_dir=str(home / "landing"),
+        serving_dir=str(home / "serving"),
+        schemas_dir=str(SCHEMAS_DIR),
+    )
+    project = dbt_project()
+    return Environment("local", home, warehouse, _resources(lakehouse, project), project)
+
+
+def production(home: Path) -> Environment:
+    def required(variable: str) -> str:
+        value = os.environ.get(variable, "")
+        if not value:
+            raise ConfigError(f"SDP_ENV=production needs {variable}")
+        return value
+
+    warehouse = required("SDP_WAREHOUSE")
+    lakehouse = LakehouseResource(
+        catalog_uri=required("SDP_CATALOG_URI"),
+        warehouse=warehouse,
+        landing_dir=os.environ.get("SDP_LANDING_DIR") or str(home / "landing"),
+        serving_dir=str(home / "serving"),
+        schemas_dir=str(SCHEMAS_DIR),
+        s3_endpoint=os.environ.get("SDP_S3_ENDPOINT") or None,
+        s3_access_key_id=EnvVar("AWS_ACCESS_KEY_ID"),
+        s3_secret_access_key=EnvVar("AWS_SECRET_ACCESS_KEY"),
+        s3_region=os.environ.get("AWS_REGION", "us-east-1"),
+    )
+    project = dbt_project()
+    return Environment("production", home, warehouse, _resources(lakehouse, project), project)

@@ -1,0 +1,9 @@
+"""Evaluates the datasets' automation conditions (eager re-materialization of derived data)."""
+
+from dagster import AssetSelection, AutomationConditionSensorDefinition, DefaultSensorStatus
+
+automation_sensor = AutomationConditionSensorDefinition(
+    "default_automation_condition_sensor",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
+)
