@@ -275,7 +275,7 @@ def write_partition(
         start,
         end,
         data,
-        properties={"sdp.partition": context.partition_key, "sdp.run-id": context.run_id},
+        properties={"sdp.partition": context.partition_key, "sdp.run-id": context.run.run_id},
     )
     stored = table.schema().as_arrow()
     return MaterializeResult(

@@ -118,7 +118,7 @@ def build_dbt_asset(
             start,
             end,
             data,
-            properties={"sdp.partition": context.partition_key, "sdp.run-id": context.run_id},
+            properties={"sdp.partition": context.partition_key, "sdp.run-id": context.run.run_id},
         )
         for event in events:
             if isinstance(event, Output):

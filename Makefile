@@ -1,0 +1,44 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+SHELL := /bin/bash
+export SDP_HOME ?= $(CURDIR)/.sdp
+export DAGSTER_HOME ?= $(SDP_HOME)/dagster
+SAMPLE := sdp_assets/mediawiki/fixtures/recentchange_sample_500.jsonl
+PORT ?= 3000
+
+.PHONY: install install-test demo demo-data ui test lint bench clean
+
+install:  ## Python environment from the lock file (installs uv first if missing)
+	@command -v uv >/dev/null || python3 -m pip install --quiet "uv>=0.5,<1"
+	uv sync --frozen
+
+install-test: install  ## plus Debian's Chromium for the browser tests
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
+.env:
+	@echo "SDP_USER_HASH_KEY=$$(python3 -c 'import secrets; print(secrets.token_hex(32))')" > .env
+	@echo "wrote .env with a random SDP_USER_HASH_KEY"
+
+$(DAGSTER_HOME)/dagster.yaml: deploy/dagster.local.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp deploy/dagster.local.yaml $@
+
+demo-data: install .env $(DAGSTER_HOME)/dagster.yaml  ## load the real sample events, build every dataset
+	uv run sdp load mediawiki.recentchange $(SAMPLE) --materialize 2> $(SDP_HOME)/demo-runs.log \
+	  || (tail -n 40 $(SDP_HOME)/demo-runs.log; exit 1)
+	uv run sdp datasets
+
+demo: demo-data  ## the above, then the Dagster UI (webserver + daemon) on 127.0.0.1
+	@echo "Dagster UI: http://127.0.0.1:$(PORT)  (Ctrl-C stops it)"
+	uv run dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
+
+test: install-test  ## the whole test suite (CI runs this through .ci/run)
+	uv run pytest
+
+lint:
+	uv run ruff check . && uv run ruff format --check .
+
+bench: install  ## benchmarks; figures go to bench/RESULTS.md
+	uv run python bench/demo_materialize.py
+
+clean:
+	rm -rf .sdp dbt_project/target dbt_project/logs

@@ -1,0 +1,166 @@
+"""`sdp`: the platform's command line.
+
+It finds the datasets the way the `dagster` CLI finds assets: by loading the code location named in
+workspace.yaml (its module provides `defs()` and `domains()`), never by importing a domain itself.
+
+    sdp datasets                         list every dataset with owners and policies
+    sdp show mediawiki.recentchange      one dataset: description, columns, location
+    sdp load mediawiki.recentchange events.jsonl [--materialize]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+
+import yaml
+
+from sdp.catalog import DatasetIndex, Entry
+from sdp.events import EventDecoder, column_value, split_lines
+from sdp.spec import SpecError, ref
+
+
+class CliError(RuntimeError):
+    pass
+
+
+def load_location(workspace: Path) -> ModuleType:
+    """Import the (first) python_module code location of a workspace.yaml."""
+    if not workspace.is_file():
+        raise CliError(f"no workspace file at {workspace}")
+    config = yaml.safe_load(workspace.read_text()) or {}
+    for target in config.get("load_from", []):
+        module = (target or {}).get("python_module")
+        if module:
+            name = module if isinstance(module, str) else module.get("module_name")
+            return importlib.import_module(name)
+    raise CliError(f"{workspace} names no python_module code location")
+
+
+def _index(location: ModuleType) -> DatasetIndex:
+    return DatasetIndex(location.domains())
+
+
+def _describe(entry: Entry) -> dict:
+    dataset = entry.dataset
+    return {
+        "dataset": entry.qualified_name,
+        "asset_key": "/".join(entry.key.path),
+        "description": dataset.description,
+        "owners": list(dataset.owners),
+        "classification": dataset.classification,
+        "tier": dataset.tier,
+        "partitioning": f"{dataset.partitioning.granularity} on {dataset.partitioning.time_column}",
+        "freshness_slo": str(dataset.freshness),
+        "retention_days": dataset.retention.days,
+        "upstream": [str(r) for r in dataset.upstream],
+        "checks": ["schema_contract", *(c.name for c in dataset.checks)],
+        "columns": [
+            {"name": c.name, "type": c.type, "classification": c.classification}
+            for c in dataset.columns
+        ],
+    }
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    entries = [_describe(e) for e in _index(load_location(args.workspace))]
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    for e in entries:
+        print(
+            f"{e['dataset']:<34} {e['classification']:<9} {e['partitioning']:<20} "
+            f"fresh<{e['freshness_slo']:<9} owners={','.join(e['owners'])}"
+        )
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    entry = _index(load_location(args.workspace)).get(args.dataset)
+    print(json.dumps(_describe(entry), indent=2))
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    location = load_location(args.workspace)
+    index = _index(location)
+    entry = index.get(args.dataset)
+    if entry.dataset.source is None:
+        raise CliError(f"{entry.qualified_name} is derived from other datasets; load its sources")
+    defs = location.defs()
+    lakehouse = defs.resources["lakehouse"]
+    path = Path(args.file)
+    staged, new = lakehouse.landing().stage(entry.domain.name, entry.dataset.name, path)
+    decoded = EventDecoder(entry.dataset.source, lakehouse.schemas()).decode(
+        split_lines(staged.name, staged.read_bytes())
+    )
+    time_column = entry.dataset.column(entry.dataset.partitioning.time_column)
+    times = [column_value(e, time_column) for e in decoded.events]
+    reasons = Counter(r.reason for r in decoded.rejected)
+    print(f"{'staged' if new else 'already staged'}: {staged}")
+    print(
+        f"valid events: {len(decoded.events)}, rejected: {len(decoded.rejected)}, "
+        f"dropped on purpose: {decoded.dropped}, duplicates: {decoded.duplicates}"
+    )
+    for reason, count in reasons.most_common(10):
+        print(f"  rejected {count}x: {reason}")
+    from sdp.runs import materialize_touched, partition_keys
+
+    keys = partition_keys(entry, times)
+    print(f"partitions touched: {', '.join(keys) or 'none'}")
+    if not args.materialize:
+        print("materialize them in the Dagster UI, or run again with --materialize")
+        return 0
+    if not os.environ.get("DAGSTER_HOME"):
+        raise CliError("--materialize records runs in the Dagster instance: set DAGSTER_HOME")
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        results = materialize_touched(defs, index, ref(args.dataset), times, instance)
+    failed = [r.run_id for r in results if not r.success]
+    print(f"runs: {len(results)}, failed: {len(failed)} {failed if failed else ''}".rstrip())
+    return 1 if failed else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="sdp", description="Shared Data Platform")
+    top.add_argument(
+        "-w", "--workspace", type=Path, default=Path("workspace.yaml"), help="workspace.yaml"
+    )
+    commands = top.add_subparsers(dest="command", required=True)
+    datasets = commands.add_parser("datasets", help="list every dataset")
+    datasets.add_argument("--json", action="store_true")
+    datasets.set_defaults(run=cmd_datasets)
+    show = commands.add_parser("show", help="describe one dataset (domain.name)")
+    show.add_argument("dataset")
+    show.set_defaults(run=cmd_show)
+    load = commands.add_parser("load", help="stage a JSON-lines file for an ingested dataset")
+    load.add_argument("dataset", help="domain.name, e.g. mediawiki.recentchange")
+    load.add_argument("file", help="a file of JSON lines")
+    load.add_argument(
+        "--materialize", action="store_true", help="materialize touched partitions and downstream"
+    )
+    load.set_defaults(run=cmd_load)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from dotenv import load_dotenv  # like `dagster dev`, read secrets from ./.env
+
+    load_dotenv(Path.cwd() / ".env", override=False)
+    try:
+        return args.run(args)
+    except (CliError, SpecError, FileNotFoundError) as error:
+        print(f"sdp: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
