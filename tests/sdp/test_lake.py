@@ -1,4 +1,4 @@
-"""Partitions are replaced atomically: re-runs are idempotent, empty results clear, kills harm nothing."""
+"""Atomic partition replacement: idempotent re-runs, empty results clear, kills harm nothing."""
 
 import os
 import signal
