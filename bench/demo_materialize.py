@@ -80,7 +80,7 @@ def time_materialize() -> tuple[float, float]:
         defs = definitions.defs()
         index = DatasetIndex(definitions.domains())
         loaded = time.perf_counter() - started
-        defs.resources["lakehouse"].landing().stage("mediawiki", "recentchange", SAMPLE)
+        defs.resources["lakehouse"].staging().stage("mediawiki", "recentchange", SAMPLE)
         started = time.perf_counter()
         with dg.instance_for_test() as instance:
             results = materialize_touched(
@@ -102,7 +102,9 @@ def main() -> None:
     print(f"load definitions: {loaded:.1f} s")
     print(f"materialize the full demo (2 runs, 5 datasets, 500 events): {materialized:.1f} s")
     if not args.skip_make_demo:
-        print(f"make demo, fresh clone, warm caches, until the UI answers: {time_make_demo():.1f} s")
+        print(
+            f"make demo, fresh clone, warm caches, until the UI answers: {time_make_demo():.1f} s"
+        )
     sys.stdout.flush()
 
 

@@ -13,6 +13,7 @@ from dagster import Definitions
 
 from sdp.builder import build_dataset_asset
 from sdp.catalog import DatasetIndex
+from sdp.ingestion import build_landing_job, topic_spec
 from sdp.spec import DbtModel, Domain, SpecError
 
 if TYPE_CHECKING:
@@ -23,9 +24,12 @@ def assemble(
     domains: Sequence[Domain], warehouse: str, dbt_project: DbtProject | None = None
 ) -> Definitions:
     index = DatasetIndex(domains)
-    assets: list = []
+    assets: list = [topic_spec(index, stream) for stream in index.streams.values()]
     asset_checks: list = []
+    jobs = []
     for entry in index:
+        if entry.dataset.source is not None:
+            jobs.append(build_landing_job(index, entry))
         if isinstance(entry.dataset.transform, DbtModel):
             if dbt_project is None:
                 raise SpecError(f"{entry.qualified_name}: built by dbt but no dbt project is set")
@@ -36,4 +40,4 @@ def assemble(
             asset_checks.append(contract)
         else:
             assets.append(build_dataset_asset(index, entry, warehouse))
-    return Definitions(assets=assets, asset_checks=asset_checks)
+    return Definitions(assets=assets, asset_checks=asset_checks, jobs=jobs)

@@ -5,9 +5,8 @@ Datasets with a `source` are ingested from the landing area; datasets with a SQL
 written back to the lake partition by partition. dbt-built datasets are handled in sdp.dbt.
 """
 
-from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -16,6 +15,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
     AssetsDefinition,
     AutomationCondition,
     DailyPartitionsDefinition,
@@ -31,13 +31,7 @@ from dagster import (
 
 from sdp import checks
 from sdp.catalog import DatasetIndex, Entry
-from sdp.events import (
-    EventDecoder,
-    column_value,
-    events_to_arrow,
-    rejected_to_arrow,
-    split_lines,
-)
+from sdp.lake import table_location
 from sdp.platform import LAKEHOUSE, Lakehouse
 from sdp.spec import (
     CLASSIFICATIONS,
@@ -48,10 +42,13 @@ from sdp.spec import (
     Python,
     Sql,
     SqlCheck,
+    Stream,
 )
 from sdp.transform import TransformContext
 
-REJECTED_SUFFIX = "__rejected"  # side table of a source dataset holding its rejected lines
+# Derived datasets follow new upstream data: any updated upstream partition within this lookback
+# (late events) is recomputed; older ones are left to the scheduled recompute.
+INCREMENTAL_LOOKBACK = timedelta(days=2)
 
 
 def partitions_def(partitioning: Partitioning) -> TimeWindowPartitionsDefinition:
@@ -61,9 +58,9 @@ def partitions_def(partitioning: Partitioning) -> TimeWindowPartitionsDefinition
     return DailyPartitionsDefinition(start_date=partitioning.start, end_offset=1)
 
 
-def table_location(warehouse: str, entry: Entry) -> str:
-    # The SQL catalog's default layout: <warehouse>/<namespace>.db/<table>.
-    return f"{warehouse.rstrip('/')}/{entry.domain.name}.db/{entry.dataset.name}"
+def topic_key(stream: Stream) -> AssetKey:
+    """The external asset standing for a stream's Kafka topic."""
+    return AssetKey(["kafka", stream.topic_name.replace(".", "_")])
 
 
 def column_schema(dataset: Dataset) -> TableSchema:
@@ -107,7 +104,9 @@ def asset_attributes(index: DatasetIndex, entry: Entry, warehouse: str) -> dict[
         },
         "metadata": {
             "dagster/column_schema": column_schema(dataset),
-            "dagster/uri": MetadataValue.path(table_location(warehouse, entry)),
+            "dagster/uri": MetadataValue.path(
+                table_location(warehouse, entry.domain.name, entry.dataset.name)
+            ),
             "dagster/table_name": f"{entry.domain.name}.{dataset.name}",
             "classification": dataset.classification,
             "retention_days": retention_days,
@@ -121,6 +120,17 @@ def asset_attributes(index: DatasetIndex, entry: Entry, warehouse: str) -> dict[
         ),
         "partitions_def": partitions_def(dataset.partitioning),
     }
+
+
+def incremental_condition() -> AutomationCondition:
+    """Like eager(), but for every recent partition whose upstream changed, not only the latest,
+    and without waiting for upstream partitions that have no data (hours without events)."""
+    return (
+        AutomationCondition.in_latest_time_window(lookback_delta=INCREMENTAL_LOOKBACK)
+        & AutomationCondition.any_deps_updated().since_last_handled()
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.in_progress()
+    ).with_label("incremental")
 
 
 def check_specs(entry: Entry) -> list[AssetCheckSpec]:
@@ -189,61 +199,29 @@ def compute(
     return result, input_rows
 
 
-def ingest(
+def verify(
     entry: Entry, lakehouse: Lakehouse, start: datetime, end: datetime
 ) -> tuple[pa.Table, dict[str, Any]]:
-    """Rows of the staged files whose event time falls in the window; rejects kept with reasons."""
-    dataset, source = entry.dataset, entry.dataset.source
-    assert source is not None
-    decoder = EventDecoder(source, lakehouse.schemas())
-    time_column = dataset.column(dataset.partitioning.time_column)
-    seen: set[Any] = set()
-    in_window: list[dict[str, Any]] = []
-    totals: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
-    files = lakehouse.landing().files(entry.domain.name, dataset.name)
-    for path in files:
-        decoded = decoder.decode(split_lines(path.name, path.read_bytes()), seen)
-        totals.update(
-            valid=len(decoded.events),
-            rejected=len(decoded.rejected),
-            dropped=decoded.dropped,
-            duplicates=decoded.duplicates,
-        )
-        reasons.update(r.reason.split(":")[0] for r in decoded.rejected)
-        if decoded.rejected:
-            lakehouse.lake().append_rows(
-                (entry.domain.name, dataset.name + REJECTED_SUFFIX),
-                rejected_to_arrow(decoded.rejected, path.name, datetime.now(start.tzinfo)),
-                replace_filter=f"source_file == '{path.name}'",
-            )
-        for event in decoded.events:
-            moment = column_value(event, time_column)
-            if moment is not None and start <= moment < end:
-                in_window.append(event)
-    metadata = {
-        "landing_files": len(files),
-        "events_in_files": totals["valid"],
-        "rejected_events": totals["rejected"],
-        "rejected_by_reason": dict(reasons),
-        "rejected_table": f"{entry.domain.name}.{dataset.name}{REJECTED_SUFFIX}",
-        "dropped_events": totals["dropped"],
-        "duplicate_events": totals["duplicates"],
-    }
-    return events_to_arrow(in_window, dataset.columns), metadata
+    """An ingested dataset's partition as landed: the lake is its system of record, so a run
+    re-checks it rather than rebuilding it (landing jobs append to it, see sdp.lander)."""
+    data = lakehouse.lake().read(entry.domain.name, entry.dataset, start, end)
+    return data, {"verified": True}
 
 
 def build_dataset_asset(index: DatasetIndex, entry: Entry, warehouse: str) -> AssetsDefinition:
     """The asset for a dataset ingested from landing files or computed by SQL/Python."""
     dataset = entry.dataset
     deps = [index.key(r) for r in dataset.upstream]
+    stream = index.stream_of(entry)
+    if stream is not None:
+        deps.append(topic_key(stream))
 
     @asset(
         name=dataset.name,
         deps=deps,
         check_specs=check_specs(entry),
         required_resource_keys={LAKEHOUSE},
-        automation_condition=AutomationCondition.eager() if deps else None,
+        automation_condition=incremental_condition() if dataset.transform else None,
         **{k: v for k, v in asset_attributes(index, entry, warehouse).items() if k != "key"},
         key_prefix=[entry.domain.name],
     )
@@ -251,9 +229,9 @@ def build_dataset_asset(index: DatasetIndex, entry: Entry, warehouse: str) -> As
         lakehouse: Lakehouse = getattr(context.resources, LAKEHOUSE)
         start, end = context.partition_time_window
         if dataset.source is not None:
-            data, metadata = ingest(entry, lakehouse, start, end)
-        else:
-            data, metadata = compute(index, entry, lakehouse, start, end)
+            data, metadata = verify(entry, lakehouse, start, end)
+            return check_partition(context, entry, lakehouse, data, metadata)
+        data, metadata = compute(index, entry, lakehouse, start, end)
         return write_partition(context, entry, lakehouse, start, end, data, metadata)
 
     return _dataset
@@ -269,7 +247,7 @@ def write_partition(
     metadata: dict[str, Any],
 ) -> MaterializeResult:
     """Replace the partition in the lake, then check what was written."""
-    table = lakehouse.lake().replace_partition(
+    lakehouse.lake().replace_partition(
         entry.domain.name,
         entry.dataset,
         start,
@@ -277,15 +255,27 @@ def write_partition(
         data,
         properties={"sdp.partition": context.partition_key, "sdp.run-id": context.run.run_id},
     )
-    stored = table.schema().as_arrow()
+    return check_partition(context, entry, lakehouse, data, metadata)
+
+
+def check_partition(
+    context: AssetExecutionContext,
+    entry: Entry,
+    lakehouse: Lakehouse,
+    data: pa.Table,
+    metadata: dict[str, Any],
+) -> MaterializeResult:
+    """The run's result: the partition's rows checked against the contract and declared checks."""
+    table = lakehouse.lake().table(entry.domain.name, entry.dataset)
+    snapshot = table.current_snapshot()
     return MaterializeResult(
         metadata={
             **metadata,
             "dagster/partition_row_count": data.num_rows,
             "dagster/uri": MetadataValue.path(table.location()),
-            "snapshot_id": str(table.current_snapshot().snapshot_id),
+            "snapshot_id": str(snapshot.snapshot_id if snapshot else None),
         },
-        check_results=evaluate_checks(entry, stored, data),
+        check_results=evaluate_checks(entry, table.schema().as_arrow(), data),
     )
 
 

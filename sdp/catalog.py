@@ -7,7 +7,16 @@ from dataclasses import dataclass
 
 from dagster import AssetKey
 
-from sdp.spec import Dataset, DatasetRef, Domain, SpecError, ref, validate_domain
+from sdp.spec import (
+    Dataset,
+    DatasetRef,
+    Domain,
+    SpecError,
+    Stream,
+    StreamSource,
+    ref,
+    validate_domain,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,8 @@ class DatasetIndex:
 
     def __init__(self, domains: Sequence[Domain]):
         self._entries: dict[DatasetRef, Entry] = {}
+        self.streams: dict[str, Stream] = {}
+        self.stream_domains: dict[str, Domain] = {}
         names = [d.name for d in domains]
         if len(set(names)) != len(names):
             raise SpecError(f"domain declared twice among {names}")
@@ -36,6 +47,11 @@ class DatasetIndex:
             validate_domain(domain)
             for dataset in domain.datasets:
                 self._entries[DatasetRef(domain.name, dataset.name)] = Entry(domain, dataset)
+            for stream in domain.streams:
+                if stream.name in self.streams:
+                    raise SpecError(f"stream {stream.name} declared twice")
+                self.streams[stream.name] = stream
+                self.stream_domains[stream.name] = domain
         for entry in self:
             for upstream in entry.dataset.upstream:
                 if upstream not in self._entries:
@@ -43,6 +59,12 @@ class DatasetIndex:
                         f"{entry.qualified_name}: upstream dataset {upstream} is not declared "
                         "by any domain"
                     )
+            source = entry.dataset.source
+            if isinstance(source, StreamSource) and source.stream not in self.streams:
+                raise SpecError(
+                    f"{entry.qualified_name}: source stream {source.stream} is not declared "
+                    "by any domain"
+                )
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self._entries.values())
@@ -56,6 +78,10 @@ class DatasetIndex:
 
     def key(self, reference: DatasetRef | str) -> AssetKey:
         return self.get(reference).key
+
+    def stream_of(self, entry: Entry) -> Stream | None:
+        source = entry.dataset.source
+        return self.streams[source.stream] if isinstance(source, StreamSource) else None
 
     def downstream(self, reference: DatasetRef) -> list[Entry]:
         return [e for e in self if reference in e.dataset.upstream]

@@ -6,6 +6,7 @@ workspace.yaml (its module provides `defs()` and `domains()`), never by importin
     sdp datasets                         list every dataset with owners and policies
     sdp show mediawiki.recentchange      one dataset: description, columns, location
     sdp load mediawiki.recentchange events.jsonl [--materialize]
+    sdp land mediawiki.recentchange      land what is new (staged files, Kafka), build downstream
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import yaml
 
 from sdp.catalog import DatasetIndex, Entry
 from sdp.events import EventDecoder, column_value, split_lines
+from sdp.ingestion import landing_job_name
 from sdp.spec import SpecError, ref
 
 
@@ -95,36 +97,53 @@ def cmd_load(args: argparse.Namespace) -> int:
         raise CliError(f"{entry.qualified_name} is derived from other datasets; load its sources")
     defs = location.defs()
     lakehouse = defs.resources["lakehouse"]
-    path = Path(args.file)
-    staged, new = lakehouse.landing().stage(entry.domain.name, entry.dataset.name, path)
-    decoded = EventDecoder(entry.dataset.source, lakehouse.schemas()).decode(
-        split_lines(staged.name, staged.read_bytes())
-    )
+    staged, new = lakehouse.staging().stage(entry.domain.name, entry.dataset.name, Path(args.file))
+    decoder = EventDecoder.for_source(entry.dataset.source, lakehouse.schemas(), index.streams)
+    decoded = decoder.decode(split_lines(staged.name, staged.read_bytes()))
     time_column = entry.dataset.column(entry.dataset.partitioning.time_column)
     times = [column_value(e, time_column) for e in decoded.events]
-    reasons = Counter(r.reason for r in decoded.rejected)
     print(f"{'staged' if new else 'already staged'}: {staged}")
     print(
         f"valid events: {len(decoded.events)}, rejected: {len(decoded.rejected)}, "
         f"dropped on purpose: {decoded.dropped}, duplicates: {decoded.duplicates}"
     )
-    for reason, count in reasons.most_common(10):
+    for reason, count in Counter(r.reason for r in decoded.rejected).most_common(10):
         print(f"  rejected {count}x: {reason}")
-    from sdp.runs import materialize_touched, partition_keys
+    from sdp.runs import partition_keys
 
-    keys = partition_keys(entry, times)
-    print(f"partitions touched: {', '.join(keys) or 'none'}")
+    print(f"partitions touched: {', '.join(partition_keys(entry, times)) or 'none'}")
     if not args.materialize:
-        print("materialize them in the Dagster UI, or run again with --materialize")
+        print(f"the landing job {landing_job_name(entry)} lands it (or load with --materialize)")
         return 0
+    return _land_and_materialize(defs, index, entry, topic=False)
+
+
+def cmd_land(args: argparse.Namespace) -> int:
+    location = load_location(args.workspace)
+    index = _index(location)
+    entry = index.get(args.dataset)
+    if entry.dataset.source is None:
+        raise CliError(f"{entry.qualified_name} is derived from other datasets: nothing to land")
+    return _land_and_materialize(location.defs(), index, entry, topic=not args.files_only)
+
+
+def _land_and_materialize(defs, index: DatasetIndex, entry: Entry, topic: bool) -> int:
+    """Land new input of an ingested dataset, then build every partition it touched downstream."""
     if not os.environ.get("DAGSTER_HOME"):
-        raise CliError("--materialize records runs in the Dagster instance: set DAGSTER_HOME")
+        raise CliError("runs are recorded in the Dagster instance: set DAGSTER_HOME")
     import dagster as dg
 
+    from sdp.runs import land, materialize_touched
+
     with dg.DagsterInstance.get() as instance:
-        results = materialize_touched(defs, index, ref(args.dataset), times, instance)
+        landing, starts = land(defs, entry, instance, topic=topic)
+        if not landing.success:
+            print(f"landing run {landing.run_id} failed", file=sys.stderr)
+            return 1
+        reference = ref(entry.qualified_name)
+        results = materialize_touched(defs, index, reference, starts, instance)
     failed = [r.run_id for r in results if not r.success]
-    print(f"runs: {len(results)}, failed: {len(failed)} {failed if failed else ''}".rstrip())
+    print(f"landed into {len(starts)} partitions; runs: {len(results)}, failed: {len(failed)}")
     return 1 if failed else 0
 
 
@@ -147,6 +166,12 @@ def parser() -> argparse.ArgumentParser:
         "--materialize", action="store_true", help="materialize touched partitions and downstream"
     )
     load.set_defaults(run=cmd_load)
+    land_parser = commands.add_parser(
+        "land", help="land new input of an ingested dataset and build what it touched"
+    )
+    land_parser.add_argument("dataset", help="domain.name, e.g. mediawiki.recentchange")
+    land_parser.add_argument("--files-only", action="store_true", help="staged files, no Kafka")
+    land_parser.set_defaults(run=cmd_land)
     return top
 
 

@@ -18,7 +18,6 @@ from dagster import (
     AssetChecksDefinition,
     AssetExecutionContext,
     AssetsDefinition,
-    AutomationCondition,
     MetadataValue,
     Output,
     asset_check,
@@ -26,7 +25,7 @@ from dagster import (
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from sdp import checks
-from sdp.builder import asset_attributes, read_inputs
+from sdp.builder import asset_attributes, incremental_condition, read_inputs
 from sdp.catalog import DatasetIndex, Entry
 from sdp.platform import LAKEHOUSE, Lakehouse
 from sdp.spec import DbtModel
@@ -61,7 +60,7 @@ class SpecTranslator(DagsterDbtTranslator):
             kinds=attributes["kinds"],
             tags={**spec.tags, **attributes["tags"]},
             freshness_policy=attributes["freshness_policy"],
-            automation_condition=AutomationCondition.eager(),
+            automation_condition=incremental_condition(),
         ).merge_attributes(metadata=attributes["metadata"])
 
 

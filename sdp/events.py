@@ -6,7 +6,7 @@ with the reason; events dropped on purpose (canaries) and duplicates are counted
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,7 +15,7 @@ import orjson
 import pyarrow as pa
 
 from sdp.schemas import SchemaRegistry, SchemaViolation
-from sdp.spec import Column, JsonLinesSource
+from sdp.spec import Column, Source, Stream, StreamSource
 
 ARROW_TYPES: Mapping[str, pa.DataType] = {
     "string": pa.string(),
@@ -59,12 +59,37 @@ def get_path(event: Mapping[str, Any], path: Sequence[str]) -> Any:
 
 
 class EventDecoder:
-    """Turns raw lines of one source into validated, deduplicated events."""
+    """Turns raw lines of one source into validated, deduplicated events.
 
-    def __init__(self, source: JsonLinesSource, registry: SchemaRegistry):
-        self.source = source
-        self.validate = registry.validator(source.schema)
-        self.id_path = source.id_field.split(".")
+    A file source validates every line against its one schema; a stream validates each event
+    against the schema its `$schema` names, which must be one the stream accepts.
+    """
+
+    def __init__(
+        self,
+        registry: SchemaRegistry,
+        id_field: str,
+        *,
+        schema: str | None = None,
+        stream: Stream | None = None,
+        drop: Callable[[Mapping[str, Any]], bool] | None = None,
+    ):
+        if (schema is None) == (stream is None):
+            raise ValueError("an EventDecoder validates against a schema or a stream's schemas")
+        self.registry = registry
+        self.schema = schema
+        self.stream = stream
+        self.drop = drop
+        self.id_field = id_field
+        self.id_path = id_field.split(".")
+
+    @classmethod
+    def for_source(
+        cls, source: Source, registry: SchemaRegistry, streams: Mapping[str, Stream]
+    ) -> EventDecoder:
+        if isinstance(source, StreamSource):
+            return cls(registry, source.id_field, stream=streams[source.stream], drop=source.drop)
+        return cls(registry, source.id_field, schema=source.schema, drop=source.drop)
 
     def decode(
         self, lines: Iterable[tuple[str, bytes]], seen_ids: set[str] | None = None
@@ -78,7 +103,7 @@ class EventDecoder:
             event = self._parse(origin, raw, out)
             if event is None:
                 continue
-            if self.source.drop is not None and self.source.drop(event):
+            if self.drop is not None and self.drop(event):
                 out.dropped += 1
                 continue
             event_id = get_path(event, self.id_path)
@@ -89,25 +114,40 @@ class EventDecoder:
             out.events.append(event)
         return out
 
-    def _parse(self, origin: str, raw: bytes, out: Decoded) -> dict[str, Any] | None:
-        def reject(reason: str) -> None:
-            out.rejected.append(Rejected(origin, reason, raw.decode("utf-8", "replace")))
+    def check(self, event: Any) -> str | None:
+        """Why a parsed event is not acceptable, or None when it is."""
+        if not isinstance(event, dict):
+            return f"malformed event: expected a JSON object, got {type(event).__name__}"
+        if self.stream is not None:
+            name = get_path(event, ("meta", "stream"))
+            if name != self.stream.name:
+                return f"event of stream {name!r} in stream {self.stream.name!r}"
+            uri = event.get("$schema")
+            if uri not in self.stream.schema_uris:
+                return (
+                    f"schema {uri!r} is not accepted by stream {self.stream.name!r} "
+                    f"(accepted: {', '.join(self.stream.schema_uris)})"
+                )
+        else:
+            uri = self.schema
+        try:
+            self.registry.validator(uri)(event)
+        except SchemaViolation as error:
+            return f"schema violation: {error}"
+        if get_path(event, self.id_path) is None:
+            return f"missing event id {self.id_field}"
+        return None
 
+    def _parse(self, origin: str, raw: bytes, out: Decoded) -> dict[str, Any] | None:
         try:
             event = orjson.loads(raw)
         except orjson.JSONDecodeError as error:
-            reject(f"malformed JSON: {error}")
-            return None
-        if not isinstance(event, dict):
-            reject(f"malformed event: expected a JSON object, got {type(event).__name__}")
-            return None
-        try:
-            self.validate(event)
-        except SchemaViolation as error:
-            reject(f"schema violation: {error}")
-            return None
-        if get_path(event, self.id_path) is None:
-            reject(f"missing event id {self.source.id_field}")
+            problem = f"malformed JSON: {error}"
+            event = None
+        else:
+            problem = self.check(event)
+        if problem is not None:
+            out.rejected.append(Rejected(origin, problem, raw.decode("utf-8", "replace")))
             return None
         return event
 

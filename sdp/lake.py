@@ -75,6 +75,11 @@ def iceberg_schema(columns: tuple[Column, ...]) -> Schema:
     )
 
 
+def table_location(warehouse: str, domain: str, name: str) -> str:
+    """Where a dataset's table lives: <warehouse>/<domain>/<dataset>, set explicitly at creation."""
+    return f"{warehouse.rstrip('/')}/{domain}/{name}"
+
+
 def window_filter(time_column: str, start: datetime, end: datetime) -> BooleanExpression:
     return And(
         GreaterThanOrEqual(time_column, start.isoformat()), LessThan(time_column, end.isoformat())
@@ -114,7 +119,12 @@ class Lake:
                     name=f"{time_field.name}_{dataset.partitioning.granularity[:-2]}",
                 )
             )
-            return self.catalog.create_table_if_not_exists(identifier, schema, partition_spec=spec)
+            return self.catalog.create_table_if_not_exists(
+                identifier,
+                schema,
+                location=table_location(self.config.warehouse, domain, dataset.name),
+                partition_spec=spec,
+            )
         missing = [c for c in dataset.columns if c.name not in table.schema().column_names]
         if missing:
             with table.update_schema() as update:
@@ -181,7 +191,9 @@ class Lake:
     def location(self, domain: str, dataset: Dataset) -> str:
         return self.table(domain, dataset).location()
 
-    def append_rows(self, identifier: tuple[str, str], data: pa.Table, replace_filter: str) -> None:
+    def replace_rows(
+        self, identifier: tuple[str, str], data: pa.Table, replace_filter: BooleanExpression
+    ) -> None:
         """Replace the rows matching `replace_filter` of a side table (created on first use)."""
         self.catalog.create_namespace_if_not_exists(identifier[0])
         table = self.catalog.create_table_if_not_exists(identifier, data.schema)

@@ -10,17 +10,24 @@ from pathlib import Path
 from typing import Protocol
 
 from sdp.lake import Lake
-from sdp.landing import Landing
 from sdp.schemas import SchemaRegistry
+from sdp.staging import Staging
 
 LAKEHOUSE = "lakehouse"  # the resource key every dataset asset requires
+KAFKA = "kafka"  # the resource key of landing jobs and sensors of streams
 
 
 class Lakehouse(Protocol):
     def lake(self) -> Lake: ...
 
-    def landing(self) -> Landing: ...
+    def staging(self) -> Staging: ...
 
     def schemas(self) -> SchemaRegistry: ...
 
     def serving_duckdb_path(self) -> Path: ...
+
+
+class Kafka(Protocol):
+    def client_config(self) -> dict[str, str]:
+        """librdkafka settings shared by producers and consumers (bootstrap servers, security)."""
+        ...

@@ -1,7 +1,7 @@
-"""Materializing the partitions that new data touched: a dataset and everything downstream of it.
+"""Landing new input and materializing the partitions it touched, downstream included.
 
-Used by `sdp load --materialize` and the demo; the UI and the daemon do the same through
-Dagster's own runs and backfills.
+Used by `sdp load --materialize`, `sdp land` and the demo; in production the stream sensors,
+declarative automation and the scheduled recompute do the same through the daemon.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import dagster as dg
 
 from sdp.builder import partitions_def
 from sdp.catalog import DatasetIndex, Entry
+from sdp.ingestion import landing_job_name
 from sdp.spec import GRANULARITIES, DatasetRef
 
 
@@ -36,6 +37,28 @@ def partition_keys(entry: Entry, times: Iterable[datetime]) -> list[str]:
     """The keys of the entry's partitions that contain any of `times`."""
     definition = partitions_def(entry.dataset.partitioning)
     return sorted({definition.get_partition_key_for_timestamp(t.timestamp()) for t in times})
+
+
+def land(
+    defs: dg.Definitions, entry: Entry, instance: dg.DagsterInstance, topic: bool = True
+) -> tuple[dg.ExecuteInProcessResult, list[datetime]]:
+    """Run the dataset's landing job (staged files, and its topic unless `topic` is False);
+    returns the result and the starts of the partitions it touched."""
+    job = defs.resolve_job_def(landing_job_name(entry))
+    op_name = job.nodes[0].name
+    result = job.execute_in_process(
+        instance=instance,
+        resources=defs.resources,
+        run_config={"ops": {op_name: {"config": {"topic": topic}}}},
+        raise_on_error=False,
+    )
+    definition = partitions_def(entry.dataset.partitioning)
+    starts = [
+        definition.time_window_for_partition_key(event.partition).start
+        for event in result.get_asset_materialization_events()
+        if event.partition
+    ]
+    return result, starts
 
 
 def materialize_touched(

@@ -124,6 +124,44 @@ class JsonLinesSource:
 
 
 @dataclass(frozen=True)
+class Stream:
+    """An event stream a domain produces: its Kafka topic and the schema versions it accepts.
+
+    Named like Wikimedia's streams ("mediawiki.recentchange"); each event names its schema in
+    `$schema` (e.g. /mediawiki/recentchange/1.0.0), one of `versions` of `schema_title`.
+    """
+
+    name: str
+    description: str
+    schema_title: str
+    versions: tuple[str, ...]
+    owners: tuple[str, ...]
+    classification: str
+    topic: str | None = None  # defaults to the stream name
+    partitions: int = 1
+
+    @property
+    def topic_name(self) -> str:
+        return self.topic or self.name
+
+    @property
+    def schema_uris(self) -> tuple[str, ...]:
+        return tuple(f"/{self.schema_title}/{version}" for version in self.versions)
+
+
+@dataclass(frozen=True)
+class StreamSource:
+    """The dataset lands the events of a stream (from Kafka, or replayed from files)."""
+
+    stream: str
+    id_field: str  # dotted path of the unique event id used to deduplicate
+    drop: Callable[[Mapping[str, Any]], bool] | None = None
+
+
+Source = JsonLinesSource | StreamSource
+
+
+@dataclass(frozen=True)
 class Sql:
     """A transform written once in SQL (DuckDB dialect) over the upstream datasets by name.
 
@@ -163,7 +201,7 @@ class Dataset:
     partitioning: Partitioning
     freshness: timedelta  # the SLO: data is at most this old
     retention: timedelta  # partitions older than this are deleted
-    source: JsonLinesSource | None = None
+    source: Source | None = None
     transform: Transform | None = None
     upstream: tuple[DatasetRef, ...] = ()
     checks: tuple[Check, ...] = ()
@@ -184,18 +222,37 @@ class Domain:
     description: str
     owners: tuple[str, ...]
     datasets: tuple[Dataset, ...]
+    streams: tuple[Stream, ...] = ()
 
 
 def validate_domain(domain: Domain) -> None:
     """Raise SpecError naming the dataset and field for the first incomplete spec found."""
     if not _NAME.match(domain.name or ""):
         raise SpecError(f"domain {domain.name!r}: name must be lowercase snake_case")
+    for stream in domain.streams:
+        validate_stream(domain.name, stream)
     seen: set[str] = set()
     for dataset in domain.datasets:
         validate_dataset(domain.name, dataset)
         if dataset.name in seen:
             raise SpecError(f"{domain.name}.{dataset.name}: declared twice")
         seen.add(dataset.name)
+
+
+def validate_stream(domain: str, stream: Stream) -> None:
+    where = f"{domain} stream {stream.name!r}"
+    if not re.match(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$", stream.name or ""):
+        raise SpecError(f"{where}: name must be dotted lowercase, e.g. {domain}.events")
+    if not stream.name.startswith(f"{domain}."):
+        raise SpecError(f"{where}: a domain's stream names start with '{domain}.'")
+    if not stream.versions:
+        raise SpecError(f"{where}: declares no schema version")
+    if not stream.owners:
+        raise SpecError(f"{where}: missing owners")
+    if stream.classification not in CLASSIFICATIONS:
+        raise SpecError(
+            f"{where}: classification {stream.classification!r} not one of {CLASSIFICATIONS}"
+        )
 
 
 def validate_dataset(domain: str, dataset: Dataset) -> None:

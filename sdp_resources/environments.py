@@ -10,6 +10,7 @@ Values are read when the code location loads, never at import time.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from dagster import EnvVar
 from dagster_dbt import DbtCliResource, DbtProject
 
 from sdp.schemas import DEFAULT_ROOT as SCHEMAS_DIR
+from sdp_resources.kafka import KafkaResource
 from sdp_resources.lakehouse import LakehouseResource
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -62,8 +64,14 @@ def dbt_project() -> DbtProject:
     return project
 
 
-def _resources(lakehouse: LakehouseResource, project: DbtProject) -> dict[str, Any]:
-    return {"lakehouse": lakehouse, "dbt": DbtCliResource(project_dir=project)}
+def _resources(
+    lakehouse: LakehouseResource, kafka: KafkaResource, project: DbtProject
+) -> dict[str, Any]:
+    # dbt from this interpreter's environment, also when its bin folder is not on PATH.
+    dbt = DbtCliResource(
+        project_dir=project, dbt_executable=str(Path(sys.executable).parent / "dbt")
+    )
+    return {"lakehouse": lakehouse, "kafka": kafka, "dbt": dbt}
 
 
 def local(home: Path) -> Environment:
@@ -75,12 +83,17 @@ def local(home: Path) -> Environment:
     lakehouse = LakehouseResource(
         catalog_uri=f"sqlite:///{lake_dir / 'catalog.db'}",
         warehouse=warehouse,
-        landing_dir=str(home / "landing"),
+        staging_dir=str(home / "staging"),
         serving_dir=str(home / "serving"),
         schemas_dir=str(SCHEMAS_DIR),
     )
+    # The broker started by deploy/kafka.sh (SDP_KAFKA_PORT there, 9092 by default).
+    kafka = KafkaResource(
+        bootstrap_servers=os.environ.get("SDP_KAFKA_BOOTSTRAP")
+        or f"127.0.0.1:{os.environ.get('SDP_KAFKA_PORT', '9092')}"
+    )
     project = dbt_project()
-    return Environment("local", home, warehouse, _resources(lakehouse, project), project)
+    return Environment("local", home, warehouse, _resources(lakehouse, kafka, project), project)
 
 
 def production(home: Path) -> Environment:
@@ -94,7 +107,7 @@ def production(home: Path) -> Environment:
     lakehouse = LakehouseResource(
         catalog_uri=required("SDP_CATALOG_URI"),
         warehouse=warehouse,
-        landing_dir=os.environ.get("SDP_LANDING_DIR") or str(home / "landing"),
+        staging_dir=os.environ.get("SDP_STAGING_DIR") or str(home / "staging"),
         serving_dir=str(home / "serving"),
         schemas_dir=str(SCHEMAS_DIR),
         s3_endpoint=os.environ.get("SDP_S3_ENDPOINT") or None,
@@ -102,5 +115,14 @@ def production(home: Path) -> Environment:
         s3_secret_access_key=EnvVar("AWS_SECRET_ACCESS_KEY"),
         s3_region=os.environ.get("AWS_REGION", "us-east-1"),
     )
+    kafka = KafkaResource(
+        bootstrap_servers=required("SDP_KAFKA_BOOTSTRAP"),
+        security_protocol=os.environ.get("SDP_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+        sasl_mechanism=os.environ.get("SDP_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
+        sasl_username=EnvVar("SDP_KAFKA_USERNAME"),
+        sasl_password=EnvVar("SDP_KAFKA_PASSWORD"),
+    )
     project = dbt_project()
-    return Environment("production", home, warehouse, _resources(lakehouse, project), project)
+    return Environment(
+        "production", home, warehouse, _resources(lakehouse, kafka, project), project
+    )

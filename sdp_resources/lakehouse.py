@@ -8,8 +8,8 @@ from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
 from sdp.lake import Lake, LakeConfig
-from sdp.landing import Landing
 from sdp.schemas import SchemaRegistry
+from sdp.staging import Staging
 
 
 class LakehouseResource(ConfigurableResource):
@@ -17,7 +17,7 @@ class LakehouseResource(ConfigurableResource):
 
     catalog_uri: str
     warehouse: str
-    landing_dir: str
+    staging_dir: str
     serving_dir: str
     schemas_dir: str
     catalog_name: str = "sdp"
@@ -45,8 +45,8 @@ class LakehouseResource(ConfigurableResource):
             )
         return self._lake
 
-    def landing(self) -> Landing:
-        return Landing(self.landing_dir)
+    def staging(self) -> Staging:
+        return Staging(self.staging_dir)
 
     def schemas(self) -> SchemaRegistry:
         return SchemaRegistry(self.schemas_dir)

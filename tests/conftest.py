@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -40,6 +39,14 @@ class Platform:
         entry = self.index.get(qualified_name)
         return self.lake.read(entry.domain.name, entry.dataset, start, end)
 
+    def land(self, qualified_name: str = "mediawiki.recentchange", topic: bool = False):
+        from sdp.runs import land
+
+        result, _ = land(
+            self.defs, self.index.get(qualified_name), dg.DagsterInstance.ephemeral(), topic
+        )
+        return result
+
     def materialize(self, keys, partition_key: str, instance=None) -> dg.ExecuteInJobResult:
         selection = dg.AssetSelection.assets(*(self.index.key(k) for k in keys))
         return dg.materialize(
@@ -50,6 +57,12 @@ class Platform:
             instance=instance or dg.DagsterInstance.ephemeral(),
             raise_on_error=False,
         )
+
+
+def landing_summary(result: dg.ExecuteInProcessResult) -> dict:
+    """The metadata of a landing run's summary output, as plain values."""
+    (output,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    return {k: v.value for k, v in output.event_specific_data.metadata.items()}
 
 
 def make_platform(home: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
@@ -70,14 +83,18 @@ def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """The whole demo materialized once from the real sample events (shared, read-only)."""
-    from sdp.runs import materialize_touched
+    from sdp.runs import land, materialize_touched
     from sdp.spec import ref
 
     with pytest.MonkeyPatch.context() as monkeypatch:
         platform = make_platform(tmp_path_factory.mktemp("demo") / "sdp", monkeypatch)
-        platform.lakehouse.landing().stage("mediawiki", "recentchange", SAMPLE)
-        times = [datetime.fromisoformat(e["meta"]["dt"]) for e in sample_events()]
+        platform.lakehouse.staging().stage("mediawiki", "recentchange", SAMPLE)
         with dg.instance_for_test() as instance:
+            landing, times = land(
+                platform.defs, platform.index.get("mediawiki.recentchange"), instance, topic=False
+            )
+            assert landing.success
+            platform.landing = landing  # type: ignore[attr-defined]
             results = materialize_touched(
                 platform.defs, platform.index, ref("mediawiki.recentchange"), times, instance
             )

@@ -49,7 +49,7 @@ def test_every_dataset_meets_the_platform_contract(asset_graph):
         assert node.partitions_def is not None, f"{name}: not partitioned"
         metadata = node.metadata
         assert metadata.get("retention_days", 0) > 0, f"{name}: no retention"
-        assert str(metadata["dagster/uri"].value).endswith(f"{key.path[0]}.db/{key.path[1]}")
+        assert str(metadata["dagster/uri"].value).endswith(f"/{key.path[0]}/{key.path[1]}")
         assert metadata["classification"] in CLASSIFICATIONS
         columns = metadata["dagster/column_schema"].columns
         assert columns, f"{name}: no column schema"

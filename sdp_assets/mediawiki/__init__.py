@@ -6,6 +6,7 @@ from sdp_assets.mediawiki.datasets import (
     edits_hourly,
     recentchange,
     recentchange_sanitized,
+    recentchange_stream,
 )
 
 DOMAIN = Domain(
@@ -13,4 +14,5 @@ DOMAIN = Domain(
     description="Edits and other changes on Wikimedia wikis, as events and statistics.",
     owners=("team:mediawiki-platform",),
     datasets=(recentchange, recentchange_sanitized, edits_hourly, edits_daily),
+    streams=(recentchange_stream,),
 )

@@ -8,10 +8,11 @@ from sdp import (
     DbtModel,
     Expectation,
     ExpectationSuite,
-    JsonLinesSource,
     Python,
     Sql,
     SqlCheck,
+    Stream,
+    StreamSource,
     daily,
     hourly,
     ref,
@@ -27,6 +28,15 @@ def is_canary(event) -> bool:
     """Synthetic events sent to check the pipeline; they are not edits."""
     return event.get("meta", {}).get("domain") == "canary"
 
+
+recentchange_stream = Stream(
+    name="mediawiki.recentchange",
+    description="Every change on every wiki, as MediaWiki's RCFeed emits it.",
+    schema_title="mediawiki/recentchange",
+    versions=("1.0.0", "1.0.1"),
+    owners=OWNERS,
+    classification="private",
+)
 
 recentchange = Dataset(
     name="recentchange",
@@ -66,9 +76,7 @@ recentchange = Dataset(
     partitioning=hourly("dt", FIRST_HOUR),
     freshness=timedelta(hours=2),
     retention=timedelta(days=90),
-    source=JsonLinesSource(
-        schema="/mediawiki/recentchange/1.0.0", id_field="meta.id", drop=is_canary
-    ),
+    source=StreamSource("mediawiki.recentchange", id_field="meta.id", drop=is_canary),
     checks=(
         SqlCheck(
             "unique_event_ids",

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import sample_events
+from tests.conftest import landing_summary, sample_events
 
 pytestmark = pytest.mark.slow
 
@@ -106,6 +106,6 @@ def test_all_checks_passed_and_runs_report_counts(demo):
         for m in r.get_asset_materialization_events()
         if m.asset_key.path == ["mediawiki", "recentchange"]
     )
-    metadata = raw.materialization.metadata
-    assert metadata["dagster/partition_row_count"].value == 500
-    assert metadata["rejected_events"].value == 0
+    assert raw.materialization.metadata["dagster/partition_row_count"].value == 500
+    summary = landing_summary(demo.landing)
+    assert (summary["events_landed"], summary["rejected_events"]) == (500, 0)

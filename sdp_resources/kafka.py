@@ -1,0 +1,24 @@
+"""The Kafka resource: where the brokers are, and how to authenticate to them."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+
+
+class KafkaResource(ConfigurableResource):
+    bootstrap_servers: str
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+
+    def client_config(self) -> dict[str, str]:
+        config = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+            config["sasl.username"] = self.sasl_username or ""
+            config["sasl.password"] = self.sasl_password or ""
+        return config
