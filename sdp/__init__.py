@@ -4,6 +4,7 @@ Domains declare `DOMAIN = Domain(...)` with `Dataset` specs; everything else (as
 lake tables, catalog entries) is derived by the platform.
 """
 
+from sdp.source import source
 from sdp.spec import (
     Column,
     Dataset,
@@ -42,4 +43,5 @@ __all__ = [
     "daily",
     "hourly",
     "ref",
+    "source",
 ]

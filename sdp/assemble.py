@@ -6,7 +6,6 @@ schema-contract check and eager automation of derived datasets (sdp.builder, sdp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dagster import Definitions
@@ -14,16 +13,15 @@ from dagster import Definitions
 from sdp.builder import build_dataset_asset
 from sdp.catalog import DatasetIndex
 from sdp.ingestion import build_landing_job, topic_spec
-from sdp.spec import DbtModel, Domain, SpecError
+from sdp.spec import DbtModel, SpecError
 
 if TYPE_CHECKING:
     from dagster_dbt import DbtProject
 
 
 def assemble(
-    domains: Sequence[Domain], warehouse: str, dbt_project: DbtProject | None = None
+    index: DatasetIndex, warehouse: str, dbt_project: DbtProject | None = None
 ) -> Definitions:
-    index = DatasetIndex(domains)
     assets: list = [topic_spec(index, stream) for stream in index.streams.values()]
     asset_checks: list = []
     jobs = []

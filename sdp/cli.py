@@ -7,12 +7,13 @@ workspace.yaml (its module provides `defs()` and `domains()`), never by importin
     sdp show mediawiki.recentchange      one dataset: description, columns, location
     sdp load mediawiki.recentchange events.jsonl [--materialize]
     sdp land mediawiki.recentchange      land what is new (staged files, Kafka), build downstream
+    sdp intake --tokens deploy/intake.local.yaml      serve POST /v1/events
+    sdp replay events.jsonl --token T [--now]         post a file of events to the intake
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -20,29 +21,15 @@ from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
-import yaml
-
 from sdp.catalog import DatasetIndex, Entry
 from sdp.events import EventDecoder, column_value, split_lines
 from sdp.ingestion import landing_job_name
+from sdp.location import LocationError, load_location
 from sdp.spec import SpecError, ref
 
 
 class CliError(RuntimeError):
     pass
-
-
-def load_location(workspace: Path) -> ModuleType:
-    """Import the (first) python_module code location of a workspace.yaml."""
-    if not workspace.is_file():
-        raise CliError(f"no workspace file at {workspace}")
-    config = yaml.safe_load(workspace.read_text()) or {}
-    for target in config.get("load_from", []):
-        module = (target or {}).get("python_module")
-        if module:
-            name = module if isinstance(module, str) else module.get("module_name")
-            return importlib.import_module(name)
-    raise CliError(f"{workspace} names no python_module code location")
 
 
 def _index(location: ModuleType) -> DatasetIndex:
@@ -147,6 +134,61 @@ def _land_and_materialize(defs, index: DatasetIndex, entry: Entry, topic: bool) 
     return 1 if failed else 0
 
 
+def _producer(location: ModuleType, emitter_id: str):
+    from sdp.producer import EventProducer, ensure_topics
+
+    index = _index(location)
+    resources = location.defs().resources
+    kafka_config = resources["kafka"].client_config()
+    ensure_topics(kafka_config, list(index.streams.values()))
+    return EventProducer(kafka_config, index.streams, resources["lakehouse"].schemas(), emitter_id)
+
+
+def cmd_intake(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from sdp.intake import IntakeSettings, create_app
+
+    tokens = args.tokens or os.environ.get("SDP_INTAKE_TOKENS_FILE")
+    if not tokens:
+        raise CliError("give the producers' tokens: --tokens FILE or SDP_INTAKE_TOKENS_FILE")
+    try:
+        settings = IntakeSettings.from_file(tokens)
+    except ValueError as problem:
+        raise CliError(str(problem)) from None
+    app = create_app(_producer(load_location(args.workspace), "sdp-intake"), settings)
+    print(f"intake: http://{args.host}:{args.port}/v1/events")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Post a file of events to the intake in batches (with --now: as if they happened now)."""
+    import uuid
+
+    import httpx
+
+    from sdp.producer import now_iso
+
+    lines = [line for line in Path(args.file).read_bytes().splitlines() if line.strip()]
+    sent = accepted = 0
+    with httpx.Client(timeout=60) as client:
+        for start in range(0, len(lines), args.batch):
+            batch = [json.loads(line) for line in lines[start : start + args.batch]]
+            if args.now:
+                for event in batch:
+                    event["meta"].update(id=str(uuid.uuid4()), dt=now_iso())
+            response = client.post(
+                args.url, json=batch, headers={"Authorization": f"Bearer {args.token}"}
+            )
+            if response.status_code not in (201, 202, 207):
+                raise CliError(f"intake answered {response.status_code}: {response.text[:300]}")
+            sent += len(batch)
+            accepted += response.json().get("accepted", 0)
+    print(f"posted {sent} events, {accepted} accepted")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="sdp", description="Shared Data Platform")
     top.add_argument(
@@ -172,6 +214,18 @@ def parser() -> argparse.ArgumentParser:
     land_parser.add_argument("dataset", help="domain.name, e.g. mediawiki.recentchange")
     land_parser.add_argument("--files-only", action="store_true", help="staged files, no Kafka")
     land_parser.set_defaults(run=cmd_land)
+    intake = commands.add_parser("intake", help="serve the HTTP intake (POST /v1/events)")
+    intake.add_argument("--host", default="127.0.0.1")
+    intake.add_argument("--port", type=int, default=8192)
+    intake.add_argument("--tokens", help="YAML file of producer tokens and their streams")
+    intake.set_defaults(run=cmd_intake)
+    replay = commands.add_parser("replay", help="post a file of events to the intake")
+    replay.add_argument("file")
+    replay.add_argument("--url", default="http://127.0.0.1:8192/v1/events")
+    replay.add_argument("--token", default=os.environ.get("SDP_INTAKE_TOKEN", ""))
+    replay.add_argument("--batch", type=int, default=100)
+    replay.add_argument("--now", action="store_true", help="fresh ids, event time now")
+    replay.set_defaults(run=cmd_replay)
     return top
 
 
@@ -182,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     load_dotenv(Path.cwd() / ".env", override=False)
     try:
         return args.run(args)
-    except (CliError, SpecError, FileNotFoundError) as error:
+    except (CliError, LocationError, SpecError, FileNotFoundError) as error:
         print(f"sdp: error: {error}", file=sys.stderr)
         return 2
 

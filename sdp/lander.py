@@ -101,11 +101,8 @@ class Lander:
         table = self.lake.table(self.domain, self.dataset)
         return LandingState.from_json(table.properties.get(STATE_PROPERTY))
 
-    def land(
-        self, lines: Iterable[tuple[str, bytes]], expected: LandingState, new: LandingState
-    ) -> LandResult:
-        """Decode, deduplicate and append a batch, moving the landing state from `expected` to
-        `new` in the same commit. Refuses if the table's state is no longer `expected`."""
+    def prepare(self, lines: Iterable[tuple[str, bytes]]) -> tuple[pa.Table, LandResult]:
+        """Decode a batch into the rows that would land (the ones not landed yet) and counts."""
         decoded = self.decoder.decode(lines)
         rows = events_to_arrow(decoded.events, self.dataset.columns)
         rows, duplicates = self._drop_landed(rows)
@@ -115,14 +112,26 @@ class Lander:
             dropped=decoded.dropped,
             duplicates=decoded.duplicates + duplicates,
         )
-        if decoded.rejected:
-            self._keep_rejected(decoded.rejected)
-        self._commit(conform(rows, self.dataset, self.name), expected, new)
-        for start, count in self._partition_counts(rows).items():
-            result.partitions[start] += count
+        result.partitions.update(self._partition_counts(rows))
+        return conform(rows, self.dataset, self.name), result
+
+    def remember(self, rows: pa.Table) -> None:
+        """Count the rows' ids as landed, for deduplicating later batches."""
+        for start in self._partition_counts(rows):
             self._ids.setdefault(start, set()).update(
                 pc.filter(rows[self._id_column], self._in_partition(rows, start)).to_pylist()
             )
+
+    def land(
+        self, lines: Iterable[tuple[str, bytes]], expected: LandingState, new: LandingState
+    ) -> LandResult:
+        """Decode, deduplicate and append a batch, moving the landing state from `expected` to
+        `new` in the same commit. Refuses if the table's state is no longer `expected`."""
+        rows, result = self.prepare(lines)
+        if result.rejected:
+            self._keep_rejected(result.rejected)
+        self._commit(rows, expected, new)
+        self.remember(rows)
         return result
 
     def _partition_starts(self, rows: pa.Table) -> pa.Array:

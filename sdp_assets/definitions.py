@@ -11,10 +11,11 @@ import dagster as dg
 
 import sdp_assets
 from sdp.assemble import assemble
+from sdp.catalog import DatasetIndex
 from sdp.discovery import discover_domains
 from sdp.spec import Domain
 from sdp_resources import environments
-from sdp_sensors import automation_sensor
+from sdp_sensors import automation_sensor, stream_sensors
 
 
 @functools.cache
@@ -25,8 +26,12 @@ def domains() -> tuple[Domain, ...]:
 @dg.definitions
 def defs() -> dg.Definitions:
     environment = environments.current()
-    platform = assemble(domains(), environment.warehouse, environment.dbt_project)
+    index = DatasetIndex(domains())
+    platform = assemble(index, environment.warehouse, environment.dbt_project)
     return dg.Definitions.merge(
         platform,
-        dg.Definitions(resources=environment.resources, sensors=[automation_sensor]),
+        dg.Definitions(
+            resources=environment.resources,
+            sensors=[automation_sensor, *stream_sensors(index)],
+        ),
     )

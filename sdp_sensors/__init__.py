@@ -1,5 +1,6 @@
-"""Sensors built from the specs: declarative automation now; stream and alert sensors later."""
+"""Sensors built from the specs: stream landing sensors and declarative automation."""
 
 from sdp_sensors.automation import automation_sensor
+from sdp_sensors.streams import stream_sensors
 
-__all__ = ["automation_sensor"]
+__all__ = ["automation_sensor", "stream_sensors"]

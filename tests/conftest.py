@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,3 +105,107 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             assert all(r.success for r in results)
             platform.results = results  # type: ignore[attr-defined]
             yield platform
+
+
+class KafkaBroker:
+    """A real single-node broker started by deploy/kafka.sh in a temporary folder."""
+
+    def __init__(self, state_dir: Path, port: int, controller_port: int):
+        self.env = {
+            **os.environ,
+            "SDP_KAFKA_DIR": str(state_dir),
+            "SDP_KAFKA_PORT": str(port),
+            "SDP_KAFKA_CONTROLLER_PORT": str(controller_port),
+        }
+        self.bootstrap = f"127.0.0.1:{port}"
+
+    def run(self, command: str) -> None:
+        subprocess.run(
+            ["bash", str(REPO / "deploy" / "kafka.sh"), command],
+            env=self.env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    @property
+    def config(self) -> dict[str, str]:
+        return {"bootstrap.servers": self.bootstrap}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"), free_port(), free_port())
+    broker.run("start")
+    try:
+        yield broker
+    finally:
+        broker.run("stop")
+
+
+@pytest.fixture
+def streaming(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kafka_broker: KafkaBroker
+) -> Platform:
+    """A fresh platform on the real broker, with its stream topics created empty."""
+    from confluent_kafka.admin import AdminClient
+
+    from sdp.producer import ERROR_STREAM, ensure_topics
+
+    monkeypatch.setenv("SDP_KAFKA_BOOTSTRAP", kafka_broker.bootstrap)
+    platform = make_platform(tmp_path / "sdp", monkeypatch)
+    admin = AdminClient(kafka_broker.config)
+    topics = [s.topic_name for s in platform.index.streams.values()] + [ERROR_STREAM]
+    existing = [t for t in topics if t in admin.list_topics(timeout=10).topics]
+    for future in admin.delete_topics(existing).values() if existing else ():
+        future.result(timeout=30)
+    deadline = time.monotonic() + 30
+    while set(topics) & set(admin.list_topics(timeout=10).topics):
+        assert time.monotonic() < deadline, "topics were not deleted"
+        time.sleep(0.2)
+    while True:  # deletion finishes asynchronously: creating may briefly be refused
+        try:
+            ensure_topics(kafka_broker.config, list(platform.index.streams.values()))
+            break
+        except Exception:
+            assert time.monotonic() < deadline, "topics could not be created"
+            time.sleep(0.5)
+    platform.kafka = kafka_broker  # type: ignore[attr-defined]
+    return platform
+
+
+TOKENS = {"all-token": frozenset({"*"}), "other-token": frozenset({"other.stream"})}
+
+
+@pytest.fixture
+def intake(streaming: Platform) -> Iterator[str]:
+    """The real intake (uvicorn on loopback) in front of the real broker; yields its events URL."""
+    import threading
+
+    import uvicorn
+
+    from sdp.intake import IntakeSettings, create_app
+    from sdp.producer import EventProducer
+
+    producer = EventProducer(
+        streaming.kafka.config, streaming.index.streams, streaming.lakehouse.schemas(), "test"
+    )
+    app = create_app(producer, IntakeSettings(TOKENS, max_body_bytes=1_000_000))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "intake did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/v1/events"
+    server.should_exit = True
+    thread.join(timeout=10)
+    producer.flush(10)
+    del producer, app  # the Kafka client stops with its last reference

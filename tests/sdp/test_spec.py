@@ -87,4 +87,4 @@ def test_incomplete_domain_fails_the_whole_code_location(tmp_path, monkeypatch):
     from sdp.discovery import discover_domains
 
     with pytest.raises(SpecError, match="broken.events: missing retention"):
-        assemble(discover_domains(teams), warehouse="file:///tmp/unused")
+        assemble(DatasetIndex(discover_domains(teams)), warehouse="file:///tmp/unused")
