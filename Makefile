@@ -2,10 +2,9 @@
 SHELL := /bin/bash
 export SDP_HOME ?= $(CURDIR)/.sdp
 export DAGSTER_HOME ?= $(SDP_HOME)/dagster
-SAMPLE := sdp_assets/mediawiki/fixtures/recentchange_sample_500.jsonl
 PORT ?= 3000
 
-.PHONY: install install-test demo demo-data ui test lint bench clean
+.PHONY: install install-test demo test lint bench clean
 
 install:  ## Python environment from the lock file (installs uv first if missing)
 	@command -v uv >/dev/null || python3 -m pip install --quiet "uv>=0.5,<1"
@@ -22,14 +21,8 @@ $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.local.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp deploy/dagster.local.yaml $@
 
-demo-data: install .env $(DAGSTER_HOME)/dagster.yaml  ## load the real sample events, build every dataset
-	uv run sdp load mediawiki.recentchange $(SAMPLE) --materialize 2> $(SDP_HOME)/demo-runs.log \
-	  || (tail -n 40 $(SDP_HOME)/demo-runs.log; exit 1)
-	uv run sdp datasets
-
-demo: demo-data  ## the above, then the Dagster UI (webserver + daemon) on 127.0.0.1
-	@echo "Dagster UI: http://127.0.0.1:$(PORT)  (Ctrl-C stops it)"
-	uv run dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
+demo: install .env $(DAGSTER_HOME)/dagster.yaml  ## Kafka, intake, sample events, every dataset, the UI
+	PORT=$(PORT) bash deploy/demo.sh
 
 test: install-test  ## the whole test suite (CI runs this through .ci/run)
 	uv run pytest
@@ -38,7 +31,7 @@ lint:
 	uv run ruff check . && uv run ruff format --check .
 
 bench: install  ## benchmarks; figures go to bench/RESULTS.md
-	uv run python bench/demo_materialize.py
+	for script in bench/*.py; do uv run python $$script || exit 1; done
 
 clean:
 	rm -rf .sdp dbt_project/target dbt_project/logs
