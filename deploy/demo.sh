@@ -15,8 +15,11 @@ mkdir -p "$SDP_HOME"
 : > "$log"
 
 intake_pid=""
+daemon_pid=""
 cleanup() {
-  [ -n "$intake_pid" ] && kill "$intake_pid" 2>/dev/null || true
+  for pid in "$daemon_pid" "$intake_pid"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
   bash deploy/kafka.sh stop || true
 }
 trap cleanup EXIT
@@ -47,5 +50,9 @@ uv run sdp datasets
   uv run sdp replay "$sample" --url "$intake_url" --token "$token" --now >> "$log" 2>&1
 ) &
 
-echo "Dagster UI: http://127.0.0.1:$PORT  (Ctrl-C stops the UI, the intake and Kafka)"
-uv run dagster dev -h 127.0.0.1 -p "$PORT" -w workspace.yaml
+# The daemon runs sensors, automation, freshness and queued runs; the webserver is the UI.
+set -a; source .env; set +a
+uv run dagster-daemon run -w workspace.yaml >> "$log" 2>&1 &
+daemon_pid=$!
+echo "Dagster UI: http://127.0.0.1:$PORT  (Ctrl-C stops the UI, the daemon, the intake and Kafka)"
+uv run dagster-webserver -h 127.0.0.1 -p "$PORT" -w workspace.yaml
