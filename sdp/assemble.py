@@ -12,6 +12,7 @@ from dagster import Definitions
 
 from sdp.builder import build_dataset_asset
 from sdp.catalog import DatasetIndex
+from sdp.consistency import build_consistency_check
 from sdp.ingestion import build_landing_job, topic_spec
 from sdp.spec import DbtModel, SpecError
 
@@ -38,4 +39,6 @@ def assemble(
             asset_checks.append(contract)
         else:
             assets.append(build_dataset_asset(index, entry, warehouse))
+            if entry.dataset.transform is not None:
+                asset_checks.append(build_consistency_check(index, entry))
     return Definitions(assets=assets, asset_checks=asset_checks, jobs=jobs)

@@ -18,6 +18,7 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AutomationCondition,
+    BackfillPolicy,
     DailyPartitionsDefinition,
     FreshnessPolicy,
     HourlyPartitionsDefinition,
@@ -222,6 +223,8 @@ def build_dataset_asset(index: DatasetIndex, entry: Entry, warehouse: str) -> As
         check_specs=check_specs(entry),
         required_resource_keys={LAKEHOUSE},
         automation_condition=incremental_condition() if dataset.transform else None,
+        # A backfill or recompute of many partitions runs once over the whole range.
+        backfill_policy=BackfillPolicy.single_run(),
         **{k: v for k, v in asset_attributes(index, entry, warehouse).items() if k != "key"},
         key_prefix=[entry.domain.name],
     )
@@ -253,9 +256,16 @@ def write_partition(
         start,
         end,
         data,
-        properties={"sdp.partition": context.partition_key, "sdp.run-id": context.run.run_id},
+        properties=commit_properties(context),
     )
     return check_partition(context, entry, lakehouse, data, metadata)
+
+
+def commit_properties(context: AssetExecutionContext) -> dict[str, str]:
+    """Snapshot properties saying which partitions and run a commit comes from."""
+    keys = context.partition_key_range
+    label = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
+    return {"sdp.partitions": label, "sdp.run-id": context.run.run_id}
 
 
 def check_partition(

@@ -12,11 +12,26 @@ from sdp.spec import (
     DatasetRef,
     Domain,
     SpecError,
+    Sql,
+    SqlCheck,
     Stream,
     StreamSource,
     ref,
     validate_domain,
 )
+from sdp.sql import check_inputs
+
+
+def check_sql(entry: Entry) -> None:
+    """Transform and check SQL parse and read only their inputs (at load, not at run time)."""
+    dataset = entry.dataset
+    if isinstance(dataset.transform, Sql):
+        check_inputs(
+            dataset.transform.query, [r.name for r in dataset.upstream], entry.qualified_name
+        )
+    for check in dataset.checks:
+        if isinstance(check, SqlCheck):
+            check_inputs(check.sql, ["dataset"], f"{entry.qualified_name} check {check.name}")
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,7 @@ class DatasetIndex:
                         f"{entry.qualified_name}: upstream dataset {upstream} is not declared "
                         "by any domain"
                     )
+            check_sql(entry)
             source = entry.dataset.source
             if isinstance(source, StreamSource) and source.stream not in self.streams:
                 raise SpecError(

@@ -18,6 +18,7 @@ from dagster import (
     AssetChecksDefinition,
     AssetExecutionContext,
     AssetsDefinition,
+    BackfillPolicy,
     MetadataValue,
     Output,
     asset_check,
@@ -25,7 +26,12 @@ from dagster import (
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from sdp import checks
-from sdp.builder import asset_attributes, incremental_condition, read_inputs
+from sdp.builder import (
+    asset_attributes,
+    commit_properties,
+    incremental_condition,
+    read_inputs,
+)
 from sdp.catalog import DatasetIndex, Entry
 from sdp.platform import LAKEHOUSE, Lakehouse
 from sdp.spec import DbtModel
@@ -95,6 +101,7 @@ def build_dbt_asset(
         partitions_def=partitions,
         dagster_dbt_translator=translator,
         pool=DBT_POOL,
+        backfill_policy=BackfillPolicy.single_run(),  # one dbt build over the whole range
         required_resource_keys={LAKEHOUSE, DBT},
     )
     def _model(context: AssetExecutionContext) -> Iterator[Any]:
@@ -117,7 +124,7 @@ def build_dbt_asset(
             start,
             end,
             data,
-            properties={"sdp.partition": context.partition_key, "sdp.run-id": context.run.run_id},
+            properties=commit_properties(context),
         )
         for event in events:
             if isinstance(event, Output):

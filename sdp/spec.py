@@ -17,6 +17,7 @@ CLASSIFICATIONS = ("public", "internal", "private")
 CLASSIFICATION_RANK = {name: rank for rank, name in enumerate(CLASSIFICATIONS)}
 COLUMN_TYPES = ("string", "int32", "int64", "double", "bool", "timestamp", "date")
 GRANULARITIES = ("hourly", "daily")
+ENGINES = ("duckdb", "spark")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _OWNER = re.compile(r"^(team:[a-z0-9][a-z0-9_-]*|[^@\s]+@[^@\s]+\.[^@\s]+)$")
 
@@ -206,6 +207,7 @@ class Dataset:
     upstream: tuple[DatasetRef, ...] = ()
     checks: tuple[Check, ...] = ()
     tier: str = "silver"  # bronze: raw; silver: cleaned; gold: aggregated for consumers
+    engine: str | None = None  # None: the platform's default engine (SDP_ENGINE, duckdb)
 
     def column(self, name: str) -> Column:
         for column in self.columns:
@@ -304,6 +306,10 @@ def validate_dataset(domain: str, dataset: Dataset) -> None:
         raise fail("needs exactly one of source (ingested) or transform (derived)")
     if dataset.transform is not None and not dataset.upstream:
         raise fail("a derived dataset must name its upstream datasets")
+    if dataset.engine is not None and dataset.engine not in ENGINES:
+        raise fail(f"engine {dataset.engine!r} is not one of {ENGINES}")
+    if dataset.engine is not None and not isinstance(dataset.transform, Sql | Python):
+        raise fail("only SQL and Python transforms choose an engine")
     if dataset.tier not in ("bronze", "silver", "gold"):
         raise fail(f"tier {dataset.tier!r} not one of bronze/silver/gold")
     check_names = [c.name for c in dataset.checks]

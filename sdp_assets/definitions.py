@@ -15,7 +15,7 @@ from sdp.catalog import DatasetIndex
 from sdp.discovery import discover_domains
 from sdp.spec import Domain
 from sdp_resources import environments
-from sdp_sensors import automation_sensor, stream_sensors
+from sdp_sensors import automation_sensor, recompute_schedules, stream_sensors
 
 
 @functools.cache
@@ -28,10 +28,13 @@ def defs() -> dg.Definitions:
     environment = environments.current()
     index = DatasetIndex(domains())
     platform = assemble(index, environment.warehouse, environment.dbt_project)
+    recompute_jobs, schedules = recompute_schedules(index)
     return dg.Definitions.merge(
         platform,
         dg.Definitions(
             resources=environment.resources,
+            jobs=recompute_jobs,
+            schedules=schedules,
             sensors=[automation_sensor, *stream_sensors(index)],
         ),
     )
