@@ -88,3 +88,31 @@ def test_incomplete_domain_fails_the_whole_code_location(tmp_path, monkeypatch):
 
     with pytest.raises(SpecError, match="broken.events: missing retention"):
         assemble(DatasetIndex(discover_domains(teams)), warehouse="file:///tmp/unused")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"transform": Sql("selec dt, title frm raw")},
+            "wiki.pages: transform SQL does not parse",
+        ),
+        (
+            {"transform": Sql("select dt, title from raw join users using (title)")},
+            "wiki.pages: transform SQL reads users, which is not an input; inputs are raw",
+        ),
+        ({"engine": "flink"}, "wiki.pages: engine 'flink' is not one of ('duckdb', 'spark')"),
+    ],
+)
+def test_bad_transform_configuration_fails_at_load(change, message):
+    with pytest.raises(SpecError) as error:
+        load(replace(COMPLETE, **change), RAW)
+    assert message in str(error.value)
+
+
+def test_unknown_environment_is_refused_by_name(monkeypatch):
+    from sdp_resources import environments
+
+    monkeypatch.setenv("SDP_ENV", "staging")
+    with pytest.raises(environments.ConfigError, match="SDP_ENV='staging' is not an environment"):
+        environments.current()
