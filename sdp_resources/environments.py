@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster import EnvVar
+from dagster_aws.s3 import S3Resource
 from dagster_dbt import DbtCliResource, DbtProject
 
 from sdp.schemas import DEFAULT_ROOT as SCHEMAS_DIR
@@ -110,10 +111,12 @@ def production(home: Path) -> Environment:
         staging_dir=os.environ.get("SDP_STAGING_DIR") or str(home / "staging"),
         serving_dir=str(home / "serving"),
         schemas_dir=str(SCHEMAS_DIR),
-        s3_endpoint=os.environ.get("SDP_S3_ENDPOINT") or None,
-        s3_access_key_id=EnvVar("AWS_ACCESS_KEY_ID"),
-        s3_secret_access_key=EnvVar("AWS_SECRET_ACCESS_KEY"),
-        s3_region=os.environ.get("AWS_REGION", "us-east-1"),
+        s3=S3Resource(
+            endpoint_url=os.environ.get("SDP_S3_ENDPOINT") or None,
+            aws_access_key_id=EnvVar("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=EnvVar("AWS_SECRET_ACCESS_KEY"),
+            region_name=os.environ.get("AWS_REGION", "us-east-1"),
+        ),
     )
     kafka = KafkaResource(
         bootstrap_servers=required("SDP_KAFKA_BOOTSTRAP"),

@@ -1,15 +1,35 @@
-"""The lakehouse resource: the lake (Iceberg), landing area, schema registry and serving file."""
+"""The lakehouse resource: the lake (Iceberg), staging area, schema registry and serving file.
+
+The warehouse is a local folder (file://) or an S3 prefix (s3://); for S3, the endpoint and the
+credentials come from dagster-aws's S3Resource, the same one any other S3 use shares.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from dagster import ConfigurableResource
+from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
 from sdp.lake import Lake, LakeConfig
 from sdp.schemas import SchemaRegistry
 from sdp.staging import Staging
+
+
+def s3_properties(s3: S3Resource | None) -> dict[str, str]:
+    """pyiceberg's S3 FileIO settings for an S3Resource's endpoint and credentials."""
+    if s3 is None:
+        return {}
+    properties = {
+        "s3.endpoint": s3.endpoint_url,
+        "s3.access-key-id": s3.aws_access_key_id,
+        "s3.secret-access-key": s3.aws_secret_access_key,
+        "s3.session-token": s3.aws_session_token,
+        # Given explicitly, so that pyiceberg does not ask AWS where the bucket lives.
+        "s3.region": s3.region_name or "us-east-1",
+    }
+    return {key: value for key, value in properties.items() if value}
 
 
 class LakehouseResource(ConfigurableResource):
@@ -21,27 +41,16 @@ class LakehouseResource(ConfigurableResource):
     serving_dir: str
     schemas_dir: str
     catalog_name: str = "sdp"
-    s3_endpoint: str | None = None
-    s3_access_key_id: str | None = None
-    s3_secret_access_key: str | None = None
-    s3_region: str | None = None
+    s3: S3Resource | None = None
 
     _lake: Lake | None = PrivateAttr(default=None)
 
     def lake(self) -> Lake:
         if self._lake is None:
-            properties = {
-                key: value
-                for key, value in {
-                    "s3.endpoint": self.s3_endpoint,
-                    "s3.access-key-id": self.s3_access_key_id,
-                    "s3.secret-access-key": self.s3_secret_access_key,
-                    "s3.region": self.s3_region,
-                }.items()
-                if value
-            }
             self._lake = Lake(
-                LakeConfig(self.catalog_uri, self.warehouse, self.catalog_name, properties)
+                LakeConfig(
+                    self.catalog_uri, self.warehouse, self.catalog_name, s3_properties(self.s3)
+                )
             )
         return self._lake
 
