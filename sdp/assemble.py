@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 
 
 def assemble(
-    index: DatasetIndex, warehouse: str, dbt_project: DbtProject | None = None
+    index: DatasetIndex,
+    warehouse: str,
+    dbt_project: DbtProject | None = None,
+    default_engine: str = "duckdb",
 ) -> Definitions:
     assets: list = [topic_spec(index, stream) for stream in index.streams.values()]
     asset_checks: list = []
@@ -38,7 +41,7 @@ def assemble(
             assets.append(model)
             asset_checks.append(contract)
         else:
-            assets.append(build_dataset_asset(index, entry, warehouse))
+            assets.append(build_dataset_asset(index, entry, warehouse, default_engine))
             if entry.dataset.transform is not None:
                 asset_checks.append(build_consistency_check(index, entry))
     return Definitions(assets=assets, asset_checks=asset_checks, jobs=jobs)

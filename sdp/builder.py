@@ -33,7 +33,7 @@ from dagster import (
 from sdp import checks
 from sdp.catalog import DatasetIndex, Entry
 from sdp.lake import table_location
-from sdp.platform import LAKEHOUSE, Lakehouse
+from sdp.platform import LAKEHOUSE, SPARK, Lakehouse
 from sdp.spec import (
     CLASSIFICATIONS,
     Dataset,
@@ -209,9 +209,43 @@ def verify(
     return data, {"verified": True}
 
 
-def build_dataset_asset(index: DatasetIndex, entry: Entry, warehouse: str) -> AssetsDefinition:
+def engine_of(entry: Entry, default_engine: str) -> str:
+    """Where a dataset's transform runs: SQL on its or the platform's engine, Python on Arrow."""
+    if isinstance(entry.dataset.transform, Sql):
+        return entry.dataset.engine or default_engine
+    return "duckdb"
+
+
+def compute_on_spark(
+    index: DatasetIndex,
+    entry: Entry,
+    context: AssetExecutionContext,
+    start: datetime,
+    end: datetime,
+) -> pa.Table:
+    """Run the same SQL on Spark, reading and writing the lake's Iceberg tables there; returns
+    the rows written, for the checks."""
+    lakehouse: Lakehouse = getattr(context.resources, LAKEHOUSE)
+    lake = lakehouse.lake()
+    lake.table(entry.domain.name, entry.dataset)  # created (and evolved) by the lake, as always
+    spark = getattr(context.resources, SPARK).engine(lake.config)
+    inputs = {}
+    for reference in entry.dataset.upstream:
+        upstream = index.get(reference)
+        inputs[upstream.dataset.name] = (upstream.domain.name, upstream.dataset)
+    result = spark.run_sql(entry.dataset.transform.query, inputs, start, end, entry.qualified_name)
+    spark.replace_partition(
+        entry.domain.name, entry.dataset, start, end, result, commit_properties(context)
+    )
+    return lake.read(entry.domain.name, entry.dataset, start, end)
+
+
+def build_dataset_asset(
+    index: DatasetIndex, entry: Entry, warehouse: str, default_engine: str = "duckdb"
+) -> AssetsDefinition:
     """The asset for a dataset ingested from landing files or computed by SQL/Python."""
     dataset = entry.dataset
+    engine = engine_of(entry, default_engine)
     deps = [index.key(r) for r in dataset.upstream]
     stream = index.stream_of(entry)
     if stream is not None:
@@ -221,7 +255,7 @@ def build_dataset_asset(index: DatasetIndex, entry: Entry, warehouse: str) -> As
         name=dataset.name,
         deps=deps,
         check_specs=check_specs(entry),
-        required_resource_keys={LAKEHOUSE},
+        required_resource_keys={LAKEHOUSE, SPARK} if engine == "spark" else {LAKEHOUSE},
         automation_condition=incremental_condition() if dataset.transform else None,
         # A backfill or recompute of many partitions runs once over the whole range.
         backfill_policy=BackfillPolicy.single_run(),
@@ -234,6 +268,9 @@ def build_dataset_asset(index: DatasetIndex, entry: Entry, warehouse: str) -> As
         if dataset.source is not None:
             data, metadata = verify(entry, lakehouse, start, end)
             return check_partition(context, entry, lakehouse, data, metadata)
+        if engine == "spark":
+            data = compute_on_spark(index, entry, context, start, end)
+            return check_partition(context, entry, lakehouse, data, {"engine": "spark"})
         data, metadata = compute(index, entry, lakehouse, start, end)
         return write_partition(context, entry, lakehouse, start, end, data, metadata)
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from sdp.lake import Lake
+from sdp.lake import Lake, LakeConfig
 from sdp.schemas import SchemaRegistry
 from sdp.staging import Staging
 
 LAKEHOUSE = "lakehouse"  # the resource key every dataset asset requires
 KAFKA = "kafka"  # the resource key of landing jobs and sensors of streams
+SPARK = "spark"  # the resource key of datasets computed on Spark
 
 
 class Lakehouse(Protocol):
@@ -30,4 +31,10 @@ class Lakehouse(Protocol):
 class Kafka(Protocol):
     def client_config(self) -> dict[str, str]:
         """librdkafka settings shared by producers and consumers (bootstrap servers, security)."""
+        ...
+
+
+class Spark(Protocol):
+    def engine(self, lake_config: LakeConfig):
+        """The SparkEngine (sdp.spark) over this lake."""
         ...

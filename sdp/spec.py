@@ -308,8 +308,8 @@ def validate_dataset(domain: str, dataset: Dataset) -> None:
         raise fail("a derived dataset must name its upstream datasets")
     if dataset.engine is not None and dataset.engine not in ENGINES:
         raise fail(f"engine {dataset.engine!r} is not one of {ENGINES}")
-    if dataset.engine is not None and not isinstance(dataset.transform, Sql | Python):
-        raise fail("only SQL and Python transforms choose an engine")
+    if dataset.engine is not None and not isinstance(dataset.transform, Sql):
+        raise fail("only SQL transforms choose an engine (Python ones run on Arrow)")
     if dataset.tier not in ("bronze", "silver", "gold"):
         raise fail(f"tier {dataset.tier!r} not one of bronze/silver/gold")
     check_names = [c.name for c in dataset.checks]

@@ -27,7 +27,7 @@ def domains() -> tuple[Domain, ...]:
 def defs() -> dg.Definitions:
     environment = environments.current()
     index = DatasetIndex(domains())
-    platform = assemble(index, environment.warehouse, environment.dbt_project)
+    platform = assemble(index, environment.warehouse, environment.dbt_project, environment.engine)
     recompute_jobs, schedules = recompute_schedules(index)
     return dg.Definitions.merge(
         platform,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from dagster_aws.s3 import S3Resource
 from dagster_dbt import DbtCliResource, DbtProject
 
 from sdp.schemas import DEFAULT_ROOT as SCHEMAS_DIR
+from sdp.spec import ENGINES
 from sdp_resources.kafka import KafkaResource
 from sdp_resources.lakehouse import LakehouseResource
 
@@ -39,6 +40,7 @@ class Environment:
     warehouse: str
     resources: dict[str, Any]
     dbt_project: DbtProject
+    engine: str = "duckdb"  # where SQL transforms run unless a dataset says otherwise
 
 
 def sdp_home() -> Path:
@@ -47,10 +49,13 @@ def sdp_home() -> Path:
 
 def current() -> Environment:
     name = os.environ.get("SDP_ENV", "local")
+    engine = os.environ.get("SDP_ENGINE", "duckdb")
+    if engine not in ENGINES:
+        raise ConfigError(f"SDP_ENGINE={engine!r} is not an engine; expected one of {ENGINES}")
     if name == "local":
-        return local(sdp_home())
+        return replace(local(sdp_home()), engine=engine)
     if name == "production":
-        return production(sdp_home())
+        return replace(production(sdp_home()), engine=engine)
     raise ConfigError(f"SDP_ENV={name!r} is not an environment; expected one of {ENVIRONMENTS}")
 
 
