@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -48,13 +49,13 @@ LOCATION_QUERY = """
 """
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _tail(path: Path, lines: int = 40) -> str:
+def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
@@ -87,61 +88,70 @@ def _stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-    # Reap a code server left behind by a hard kill: it is in the session started below.
+    # Reap a code server (or a run) left behind: they are in the process group started by _start.
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
 
 
-@pytest.fixture(scope="module")
-def dagster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a dagster-webserver serving workspace.yaml, with the location loaded."""
-    root = tmp_path_factory.mktemp("webserver")
-    dagster_home = root / "dagster_home"
-    dagster_home.mkdir()
-    # Fresh instance per run: no run history, and the community dialog shows (see the test).
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+def dagster_env(root: Path, **extra: str) -> dict[str, str]:
+    """Environment for Dagster processes on a fresh instance and platform under `root`."""
     venv_bin = Path(sys.executable).parent
-    env = {
+    return {
         **os.environ,
-        "DAGSTER_HOME": str(dagster_home),
+        "DAGSTER_HOME": str(root / "dagster_home"),
         "SDP_HOME": str(root / "sdp"),
         "SDP_USER_HASH_KEY": "test-key",
         "SDP_ENV": "local",
         # DbtCliResource looks `dbt` up on PATH at load time; `uv run` adds the venv's bin, but
         # the test must not depend on how pytest was launched.
         "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        **extra,
     }
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    stdout, stderr = root / "webserver.out", root / "webserver.err"
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dagster_webserver",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-w",
-                str(REPO / "workspace.yaml"),
-            ],
+
+
+def _start(command: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen:
+    with logs.with_suffix(".out").open("wb") as out, logs.with_suffix(".err").open("wb") as err:
+        return subprocess.Popen(
+            command,
             cwd=REPO,
             env=env,
             stdout=out,  # files, not pipes: nobody reads them while the server runs
             stderr=err,
-            start_new_session=True,  # own process group, so teardown can reap the code server
+            start_new_session=True,  # own process group, so teardown can reap its children
         )
+
+
+@contextmanager
+def webserver(env: dict[str, str], logs: Path) -> Iterator[str]:
+    """A dagster-webserver serving workspace.yaml in `env`; yields its base URL once the code
+    location is loaded, and stops it (and its code server) on exit. Logs go to logs.{out,err}."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    stderr = logs.with_suffix(".err")
+    process = _start(
+        [
+            sys.executable,
+            "-m",
+            "dagster_webserver",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            str(REPO / "workspace.yaml"),
+        ],
+        env,
+        logs,
+    )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         with httpx.Client(timeout=5) as client:
             while True:
                 if process.poll() is not None:
                     pytest.fail(
-                        f"dagster-webserver exited with {process.returncode}:\n{_tail(stderr)}"
+                        f"dagster-webserver exited with {process.returncode}:\n{tail(stderr)}"
                     )
                 status, error = _location_state(client, url)
                 if error:
@@ -151,12 +161,37 @@ def dagster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     pytest.fail(
                         f"dagster-webserver not ready after {STARTUP_TIMEOUT_S}s "
-                        f"(location status {status}):\n{_tail(stderr)}"
+                        f"(location status {status}):\n{tail(stderr)}"
                     )
                 time.sleep(0.5)
         yield url
     finally:
         _stop(process)
+
+
+@contextmanager
+def daemon(env: dict[str, str], logs: Path) -> Iterator[subprocess.Popen]:
+    """`dagster-daemon run` on workspace.yaml in `env` (sensors, backfills, the run queue);
+    stopped on exit together with its code server and any run it launched."""
+    command = [str(Path(sys.executable).parent / "dagster-daemon"), "run"]
+    process = _start([*command, "-w", str(REPO / "workspace.yaml")], env, logs)
+    try:
+        yield process
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
+def dagster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a dagster-webserver serving workspace.yaml, with the location loaded."""
+    root = tmp_path_factory.mktemp("webserver")
+    env = dagster_env(root)
+    dagster_home = Path(env["DAGSTER_HOME"])
+    dagster_home.mkdir()
+    # Fresh instance per run: no run history, and the community dialog shows (see the test).
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with webserver(env, root / "webserver") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
