@@ -23,6 +23,7 @@ from sdp.schemas import DEFAULT_ROOT as SCHEMAS_DIR
 from sdp.spec import ENGINES
 from sdp_resources.kafka import KafkaResource
 from sdp_resources.lakehouse import LakehouseResource
+from sdp_resources.spark import SparkResource
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -77,7 +78,9 @@ def _resources(
     dbt = DbtCliResource(
         project_dir=project, dbt_executable=str(Path(sys.executable).parent / "dbt")
     )
-    return {"lakehouse": lakehouse, "kafka": kafka, "dbt": dbt}
+    # Spark: local[*] unless SDP_SPARK_MASTER names a cluster (spark://..., yarn, k8s://...).
+    spark = SparkResource(master=os.environ.get("SDP_SPARK_MASTER", "local[*]"))
+    return {"lakehouse": lakehouse, "kafka": kafka, "dbt": dbt, "spark": spark}
 
 
 def local(home: Path) -> Environment:
