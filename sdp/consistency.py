@@ -36,7 +36,10 @@ def partition_starts(lake: Lake, entry: Entry, granularity: str) -> set[datetime
     table = lake.table(entry.domain.name, entry.dataset)
     unit = UNIT[entry.dataset.partitioning.granularity]
     starts = set()
-    for row in table.inspect.partitions().select(["partition", "record_count"]).to_pylist():
+    partitions = table.inspect.partitions()
+    if "partition" not in partitions.column_names:  # no data yet: nothing to compare
+        return set()
+    for row in partitions.select(["partition", "record_count"]).to_pylist():
         if not row["record_count"]:
             continue
         (value,) = row["partition"].values()

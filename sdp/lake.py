@@ -7,9 +7,11 @@ time window), so a re-run is idempotent and an empty result clears the partition
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -48,6 +50,9 @@ ICEBERG_TYPES = {
 }
 TRANSFORMS = {"hourly": HourTransform, "daily": DayTransform}
 COMMIT_ATTEMPTS = 5
+# How object stores word refused credentials and unreachable endpoints (pyarrow's S3 errors).
+REFUSED = re.compile(r"ACCESS_DENIED|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch")
+UNREACHABLE = re.compile(r"NETWORK_CONNECTION|Could not (connect|resolve)|curlCode: (6|7|28)")
 
 
 class LakeError(RuntimeError):
@@ -102,8 +107,33 @@ class Lake:
             )
         return self._catalog
 
+    @contextmanager
+    def storage_errors(self, name: str) -> Iterator[None]:
+        """Turn storage failures into a LakeError naming the table and what to check."""
+        try:
+            yield
+        except OSError as error:
+            raise LakeError(self._storage_problem(name, error)) from error
+
+    def _storage_problem(self, name: str, error: OSError) -> str:
+        endpoint = self.config.properties.get("s3.endpoint") or "the default S3 endpoint"
+        if REFUSED.search(str(error)):
+            key = self.config.properties.get("s3.access-key-id", "from the environment")
+            return (
+                f"{name}: {endpoint} refused the S3 credentials (access key {key!r}) for "
+                f"{self.config.warehouse}; check s3.access-key-id, s3.secret-access-key and "
+                f"their permissions ({error})"
+            )
+        if UNREACHABLE.search(str(error)):
+            return f"{name}: the S3 endpoint {endpoint} is unreachable; check s3.endpoint ({error})"
+        return f"{name}: storage error in {self.config.warehouse}: {error}"
+
     def table(self, domain: str, dataset: Dataset) -> Table:
         """The dataset's table, created on first use; new declared columns are added."""
+        with self.storage_errors(f"{domain}.{dataset.name}"):
+            return self._table(domain, dataset)
+
+    def _table(self, domain: str, dataset: Dataset) -> Table:
         identifier = (domain, dataset.name)
         try:
             table = self.catalog.load_table(identifier)
@@ -163,12 +193,15 @@ class Lake:
                 )
         table = self.table(domain, dataset)
         overwrite_filter = window_filter(time_column, start, end)
-        return self._commit(
-            table,
-            lambda t: t.overwrite(
-                data, overwrite_filter=overwrite_filter, snapshot_properties=dict(properties or {})
-            ),
-        )
+        with self.storage_errors(name):
+            return self._commit(
+                table,
+                lambda t: t.overwrite(
+                    data,
+                    overwrite_filter=overwrite_filter,
+                    snapshot_properties=dict(properties or {}),
+                ),
+            )
 
     def read(
         self,
@@ -184,7 +217,8 @@ class Lake:
         if start is not None and end is not None:
             row_filter = window_filter(dataset.partitioning.time_column, start, end)
         selected = columns or tuple(c.name for c in dataset.columns)
-        data = table.scan(row_filter=row_filter, selected_fields=selected).to_arrow()
+        with self.storage_errors(f"{domain}.{dataset.name}"):
+            data = table.scan(row_filter=row_filter, selected_fields=selected).to_arrow()
         wanted = [dataset.column(c) for c in selected]
         return data.select(list(selected)).cast(arrow_schema(wanted))
 
@@ -195,9 +229,10 @@ class Lake:
         self, identifier: tuple[str, str], data: pa.Table, replace_filter: BooleanExpression
     ) -> None:
         """Replace the rows matching `replace_filter` of a side table (created on first use)."""
-        self.catalog.create_namespace_if_not_exists(identifier[0])
-        table = self.catalog.create_table_if_not_exists(identifier, data.schema)
-        self._commit(table, lambda t: t.overwrite(data, overwrite_filter=replace_filter))
+        with self.storage_errors(".".join(identifier)):
+            self.catalog.create_namespace_if_not_exists(identifier[0])
+            table = self.catalog.create_table_if_not_exists(identifier, data.schema)
+            self._commit(table, lambda t: t.overwrite(data, overwrite_filter=replace_filter))
 
     def _commit(self, table: Table, write) -> Table:
         """Run a write, retrying when a concurrent writer committed first (optimistic locking)."""

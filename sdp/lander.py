@@ -195,7 +195,7 @@ class Lander:
                     f"(expected {expected.to_json()}, found {current.to_json()}); not committed"
                 )
             try:
-                with table.transaction() as transaction:
+                with self.lake.storage_errors(self.name), table.transaction() as transaction:
                     transaction.append(rows, snapshot_properties={STATE_PROPERTY: new.to_json()})
                     transaction.set_properties({STATE_PROPERTY: new.to_json()})
                 return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 
 
 class KafkaResource(ConfigurableResource):
@@ -19,6 +19,11 @@ class KafkaResource(ConfigurableResource):
         }
         if self.sasl_mechanism:
             config["sasl.mechanism"] = self.sasl_mechanism
-            config["sasl.username"] = self.sasl_username or ""
-            config["sasl.password"] = self.sasl_password or ""
+            config["sasl.username"] = _resolved(self.sasl_username)
+            config["sasl.password"] = _resolved(self.sasl_password)
         return config
+
+
+def _resolved(value) -> str:
+    # Outside a run (the intake, scripts) EnvVar fields are not resolved yet.
+    return (value.get_value() if isinstance(value, EnvVar) else value) or ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
@@ -29,7 +29,9 @@ def s3_properties(s3: S3Resource | None) -> dict[str, str]:
         # Given explicitly, so that pyiceberg does not ask AWS where the bucket lives.
         "s3.region": s3.region_name or "us-east-1",
     }
-    return {key: value for key, value in properties.items() if value}
+    # Outside a run (scripts, sdp.source) EnvVar fields are not resolved yet: resolve them here.
+    resolved = {k: v.get_value() if isinstance(v, EnvVar) else v for k, v in properties.items()}
+    return {key: value for key, value in resolved.items() if value}
 
 
 class LakehouseResource(ConfigurableResource):

@@ -209,3 +209,87 @@ def intake(streaming: Platform) -> Iterator[str]:
     thread.join(timeout=10)
     producer.flush(10)
     del producer, app  # the Kafka client stops with its last reference
+
+
+class S3Server:
+    """A real SeaweedFS S3 endpoint started by deploy/seaweedfs.sh in a temporary folder, with
+    its own credentials and bucket (not the script's defaults, so those are exercised too) and
+    a second identity that may only read."""
+
+    PORTS = ("PORT", "GRPC_PORT", "MASTER_PORT", "MASTER_GRPC_PORT", "VOLUME_PORT")
+    PORTS += ("VOLUME_GRPC_PORT", "FILER_PORT", "FILER_GRPC_PORT", "ADMIN_PORT", "ADMIN_GRPC_PORT")
+
+    def __init__(self, state_dir: Path):
+        ports = dict(zip(self.PORTS, free_ports(len(self.PORTS)), strict=True))
+        self.access_key, self.secret_key, self.bucket = "sdp-test", "sdp-test-secret", "sdp-test"
+        self.readonly_key, self.readonly_secret = "sdp-reader", "sdp-reader-secret"
+        self.endpoint = f"http://127.0.0.1:{ports['PORT']}"
+        self.env = {
+            **os.environ,
+            **{f"SDP_S3_{name}": str(port) for name, port in ports.items()},
+            "SDP_S3_DIR": str(state_dir),
+            "SDP_S3_ACCESS_KEY": self.access_key,
+            "SDP_S3_SECRET_KEY": self.secret_key,
+            "SDP_S3_BUCKET": self.bucket,
+            "SDP_S3_READONLY_ACCESS_KEY": self.readonly_key,
+            "SDP_S3_READONLY_SECRET_KEY": self.readonly_secret,
+        }
+
+    def run(self, command: str) -> None:
+        subprocess.run(
+            ["bash", str(REPO / "deploy" / "seaweedfs.sh"), command],
+            env=self.env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def properties(self, **overrides: str) -> dict[str, str]:
+        """LakeConfig properties for this server; the region is given so that pyiceberg does
+        not try to look the bucket's region up at AWS."""
+        return {
+            "s3.endpoint": self.endpoint,
+            "s3.access-key-id": self.access_key,
+            "s3.secret-access-key": self.secret_key,
+            "s3.region": "us-east-1",
+            **overrides,
+        }
+
+    def client(self, **overrides):
+        import boto3
+
+        settings = {
+            "endpoint_url": self.endpoint,
+            "aws_access_key_id": self.access_key,
+            "aws_secret_access_key": self.secret_key,
+            "region_name": "us-east-1",
+            **overrides,
+        }
+        return boto3.client("s3", **settings)
+
+    def keys(self, prefix: str) -> list[str]:
+        """Every object key under `prefix` in the bucket."""
+        paginator = self.client().get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports: all held open at once, so the kernel cannot hand one out twice."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = S3Server(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        server.run("start")
+        yield server
+    finally:
+        server.run("stop")  # a no-op when the start failed half-way
