@@ -15,7 +15,13 @@ from sdp.catalog import DatasetIndex
 from sdp.discovery import discover_domains
 from sdp.spec import Domain
 from sdp_resources import environments
-from sdp_sensors import automation_sensor, recompute_schedules, stream_sensors
+from sdp_sensors import (
+    automation_sensor,
+    build_maintenance_job,
+    maintenance_schedule,
+    recompute_schedules,
+    stream_sensors,
+)
 
 
 @functools.cache
@@ -29,12 +35,13 @@ def defs() -> dg.Definitions:
     index = DatasetIndex(domains())
     platform = assemble(index, environment.warehouse, environment.dbt_project, environment.engine)
     recompute_jobs, schedules = recompute_schedules(index)
+    maintenance = build_maintenance_job(index)
     return dg.Definitions.merge(
         platform,
         dg.Definitions(
             resources=environment.resources,
-            jobs=recompute_jobs,
-            schedules=schedules,
+            jobs=[*recompute_jobs, maintenance],
+            schedules=[*schedules, maintenance_schedule(maintenance)],
             sensors=[automation_sensor, *stream_sensors(index)],
         ),
     )
