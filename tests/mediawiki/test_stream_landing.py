@@ -82,36 +82,34 @@ def test_canaries_are_dropped_and_duplicate_ids_land_once(streaming):
     assert sorted(landed_ids(streaming)) == sorted(e["meta"]["id"] for e in events)
 
 
+def tick(sensor, instance, resources):
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        return sensor(context)
+
+
 def test_sensor_requests_a_landing_and_its_cursor_follows_the_committed_offsets(streaming):
     sensor = next(s for s in streaming.defs.sensors if s.name == "mediawiki__recentchange__landing")
-    assert all(
-        o.error is None for o in producer(streaming).send([fresh(e) for e in sample_events()[:30]])
-    )
+    resources = streaming.defs.resources
+    events = [fresh(e) for e in sample_events()[:30]]
+    assert all(o.error is None for o in producer(streaming).send(events))
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, resources=streaming.defs.resources)
-        first = sensor(context)
+        first = tick(sensor, instance, resources)
         (request,) = first.run_requests
         assert request.run_key == "mediawiki.recentchange@start"
         assert json.loads(first.cursor) == {"committed": {}}  # nothing landed yet
-        again = sensor(
-            dg.build_sensor_context(instance=instance, resources=streaming.defs.resources)
-        )
+        again = tick(sensor, instance, resources)
         assert again.run_requests[0].run_key == request.run_key  # same range: not launched twice
 
         job = streaming.defs.resolve_job_def("land__mediawiki__recentchange")
         assert job.execute_in_process(
-            run_config=request.run_config, instance=instance, resources=streaming.defs.resources
+            run_config=request.run_config, instance=instance, resources=resources
         ).success
 
-        after = sensor(
-            dg.build_sensor_context(instance=instance, resources=streaming.defs.resources)
-        )
+        after = tick(sensor, instance, resources)
         assert not after.run_requests
         assert json.loads(after.cursor) == {"committed": {"0": 30}}
         producer(streaming).send([fresh(sample_events()[40])])
-        more = sensor(
-            dg.build_sensor_context(instance=instance, resources=streaming.defs.resources)
-        )
+        more = tick(sensor, instance, resources)
         assert more.run_requests[0].run_key == "mediawiki.recentchange@0:30"
 
 
