@@ -12,6 +12,7 @@ lake gets its own child session (`newSession()`), which has its own catalogs and
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -145,6 +146,7 @@ def catalog_properties(config: LakeConfig) -> dict[str, str]:
 class _Started:
     key: tuple
     session: SparkSession
+    scratch: Path  # the JVM's temporary files: shuffle blocks, extracted native libraries
 
 
 _lock = threading.Lock()
@@ -182,26 +184,32 @@ def base_session(master: str, jar_paths: list[str], conf: Mapping[str, str]) -> 
             return _started.session
         from pyspark.sql import SparkSession
 
+        scratch = Path(tempfile.mkdtemp(prefix="sdp-spark-"))
         builder = SparkSession.builder.master(master).appName("sdp")
-        for key_, value in {**_session_conf(master, jar_paths), **conf}.items():
+        for key_, value in {**_session_conf(master, jar_paths, scratch), **conf}.items():
             builder = builder.config(key_, value)
-        session = builder.getOrCreate()
+        try:
+            session = builder.getOrCreate()
+        except Exception:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
         session.sparkContext.setLogLevel("ERROR")
-        _started = _Started(key, session)
+        _started = _Started(key, session, scratch)
         return session
 
 
-def _session_conf(master: str, jar_paths: list[str]) -> dict[str, str]:
-    log_config = Path(tempfile.gettempdir()) / "sdp-spark-log4j2.properties"
-    if not log_config.exists() or log_config.read_text() != LOG4J2:
-        log_config.write_text(LOG4J2)
+def _session_conf(master: str, jar_paths: list[str], scratch: Path) -> dict[str, str]:
+    log_config = scratch / "log4j2.properties"
+    log_config.write_text(LOG4J2)
+    java_options = f"-Dlog4j2.configurationFile={log_config.as_uri()} -Djava.io.tmpdir={scratch}"
     found = {
         "spark.sql.extensions": ICEBERG_EXTENSIONS,
         "spark.sql.session.timeZone": "UTC",
         # On the driver's own classpath: java.sql.DriverManager only sees drivers loaded there
         # ("No suitable driver" otherwise).
         "spark.driver.extraClassPath": os.pathsep.join(jar_paths),
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={log_config.as_uri()}",
+        "spark.driver.extraJavaOptions": java_options,
+        "spark.local.dir": str(scratch),
         "spark.driver.memory": "2g",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
@@ -240,7 +248,7 @@ def stop_session() -> None:
         from pyspark import SparkContext
 
         _started.session.stop()
-        _started = None
+        scratch, _started = _started.scratch, None
         # PySpark keeps the JVM for the next session; end it so none is left running.
         gateway = SparkContext._gateway
         SparkContext._gateway = None
@@ -251,6 +259,7 @@ def stop_session() -> None:
             if proc is not None:
                 proc.stdin.close()  # the JVM exits when its stdin closes
                 proc.wait(timeout=60)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ the engine

@@ -8,6 +8,15 @@ from tests.mediawiki.test_edit_statistics import actual_statistics, expected_sta
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True)
+def spark_stopped_after():
+    """The engine keeps one JVM per process: stop it so other modules can start their own."""
+    yield
+    from sdp.spark import stop_session
+
+    stop_session()
+
+
 def test_sql_datasets_on_spark_match_plain_python_counts(tmp_path, monkeypatch):
     monkeypatch.setenv("SDP_ENGINE", "spark")
     platform = make_platform(tmp_path / "sdp", monkeypatch)

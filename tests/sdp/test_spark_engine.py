@@ -60,6 +60,7 @@ def landed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 @pytest.fixture(scope="module")
 def engine(landed: Platform) -> Iterator[SparkEngine]:
+    stop_session()  # a session an earlier test left (other master or settings) is not reused
     engine = SparkEngine(landed.lake.config, master="local[2]")
     try:
         yield engine
