@@ -45,6 +45,7 @@ from sdp.spec import (
     SqlCheck,
     Stream,
 )
+from sdp.sql import columns_read
 from sdp.transform import TransformContext
 
 # Derived datasets follow new upstream data: any updated upstream partition within this lookback
@@ -172,12 +173,23 @@ def evaluate_checks(entry: Entry, stored: pa.Schema, data: pa.Table) -> list[Ass
 def read_inputs(
     index: DatasetIndex, entry: Entry, lakehouse: Lakehouse, start: datetime, end: datetime
 ) -> dict[str, pa.Table]:
+    """The upstream rows in the window; for SQL, only the columns the query mentions."""
     lake = lakehouse.lake()
+    transform = entry.dataset.transform
+    mentioned = columns_read(transform.query) if isinstance(transform, Sql) else None
     inputs = {}
     for upstream_ref in entry.dataset.upstream:
         upstream = index.get(upstream_ref)
+        columns = None
+        if mentioned is not None:
+            time_column = upstream.dataset.partitioning.time_column
+            columns = tuple(
+                c.name
+                for c in upstream.dataset.columns
+                if c.name in mentioned or c.name == time_column
+            )
         inputs[upstream.dataset.name] = lake.read(
-            upstream.domain.name, upstream.dataset, start, end
+            upstream.domain.name, upstream.dataset, start, end, columns
         )
     return inputs
 

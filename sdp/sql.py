@@ -47,3 +47,15 @@ def check_inputs(query: str, inputs: Iterable[str], where: str) -> None:
             f"{where}: transform SQL reads {', '.join(unknown)}, which is not an input; "
             f"inputs are {', '.join(sorted(inputs)) or 'none'}"
         )
+
+
+def columns_read(query: str) -> set[str] | None:
+    """Column names a query mentions, or None when it selects `*` (then it needs them all).
+
+    The lake reads only these columns of the inputs: a scan of 14 columns where 6 are used
+    costs twice the I/O and memory for nothing.
+    """
+    tree = sqlglot.parse_one(query, read=DIALECT)
+    if any(isinstance(star, exp.Star) for star in tree.find_all(exp.Star)):
+        return None
+    return {column.name for column in tree.find_all(exp.Column)}
