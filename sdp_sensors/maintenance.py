@@ -4,7 +4,6 @@ Streaming landings leave one small file per commit; compaction rewrites a partit
 without changing its rows and never races a landing into data loss (see sdp.maintenance).
 """
 
-
 from datetime import timedelta
 
 from dagster import (
