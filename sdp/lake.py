@@ -50,6 +50,9 @@ ICEBERG_TYPES = {
 }
 TRANSFORMS = {"hourly": HourTransform, "daily": DayTransform}
 COMMIT_ATTEMPTS = 5
+# pyiceberg silently rebases a conflicting commit onto the new head; our writers check their own
+# preconditions (landing state, partition contents) and retry themselves, so it must not.
+TABLE_PROPERTIES = {"commit.retry.num-retries": "0"}
 # How object stores word refused credentials and unreachable endpoints (pyarrow's S3 errors).
 REFUSED = re.compile(r"ACCESS_DENIED|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch")
 UNREACHABLE = re.compile(r"NETWORK_CONNECTION|Could not (connect|resolve)|curlCode: (6|7|28)")
@@ -154,7 +157,11 @@ class Lake:
                 schema,
                 location=table_location(self.config.warehouse, domain, dataset.name),
                 partition_spec=spec,
+                properties=TABLE_PROPERTIES,
             )
+        if any(table.properties.get(k) != v for k, v in TABLE_PROPERTIES.items()):
+            with table.transaction() as transaction:
+                transaction.set_properties(TABLE_PROPERTIES)
         missing = [c for c in dataset.columns if c.name not in table.schema().column_names]
         if missing:
             with table.update_schema() as update:
@@ -231,7 +238,9 @@ class Lake:
         """Replace the rows matching `replace_filter` of a side table (created on first use)."""
         with self.storage_errors(".".join(identifier)):
             self.catalog.create_namespace_if_not_exists(identifier[0])
-            table = self.catalog.create_table_if_not_exists(identifier, data.schema)
+            table = self.catalog.create_table_if_not_exists(
+                identifier, data.schema, properties=TABLE_PROPERTIES
+            )
             self._commit(table, lambda t: t.overwrite(data, overwrite_filter=replace_filter))
 
     def _commit(self, table: Table, write) -> Table:

@@ -10,6 +10,7 @@ are. Events are deduplicated on their id within a batch and against the partitio
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -202,6 +203,7 @@ class Lander:
             except CommitFailedException:
                 if attempt == COMMIT_ATTEMPTS:
                     raise
+                time.sleep(0.05 * attempt)  # let the other writer finish before re-checking
 
 
 def _next(start: datetime, unit: str) -> datetime:

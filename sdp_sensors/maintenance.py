@@ -17,7 +17,7 @@ from dagster import (
 )
 
 from sdp.catalog import DatasetIndex
-from sdp.maintenance import compact_table, expire_snapshots
+from sdp.maintenance import CompactionConflict, compact_table, expire_snapshots
 from sdp.platform import LAKEHOUSE, Lakehouse
 
 MIN_FILES = 4  # partitions with fewer data files are left alone
@@ -32,7 +32,12 @@ def build_maintenance_job(index: DatasetIndex) -> JobDefinition:
         lake = lakehouse.lake()
         compacted = expired = 0
         for entry in index:
-            results = compact_table(lake, entry.domain.name, entry.dataset, MIN_FILES)
+            try:
+                results = compact_table(lake, entry.domain.name, entry.dataset, MIN_FILES)
+            except CompactionConflict as conflict:
+                # A partition being landed into right now: left as it is, compacted next night.
+                context.log.warning(f"{entry.qualified_name}: {conflict}")
+                results = {}
             for start, result in results.items():
                 context.log.info(
                     f"{entry.qualified_name} {start:%Y-%m-%d %H:%M}: "

@@ -140,3 +140,17 @@ def _sort_keys(name):
     if name.endswith("edits_hourly"):
         return [("hour", "ascending"), ("wiki", "ascending"), ("editor_type", "ascending")]
     return [("meta_id", "ascending")]
+
+
+def test_tables_refuse_pyiceberg_silent_rebase_of_conflicting_commits(lake):
+    """Writers check their own preconditions (landing state, partition) and retry themselves:
+    a commit that lost a race must fail rather than be rebased onto the winner's."""
+    lake.replace_partition("test", EVENTS, HOUR, NEXT, rows((HOUR, 1)))
+    assert lake.table("test", EVENTS).properties["commit.retry.num-retries"] == "0"
+    stale = lake.table("test", EVENTS)
+    lake.replace_partition("test", EVENTS, HOUR, NEXT, rows((HOUR, 2)))  # wins the race
+    from pyiceberg.exceptions import CommitFailedException
+
+    with pytest.raises(CommitFailedException):
+        stale.append(rows((HOUR, 3)))
+    assert [r["value"] for r in content(lake)] == [2]
