@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import socket
@@ -145,6 +146,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
     try:
         yield broker
     finally:
+        gc.collect()  # Kafka clients still referenced by finished tests stop before the broker
         broker.run("stop")
 
 
