@@ -5,6 +5,7 @@ Datasets with a `source` are ingested from the landing area; datasets with a SQL
 written back to the lake partition by partition. dbt-built datasets are handled in sdp.dbt.
 """
 
+import warnings
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -263,17 +264,6 @@ def build_dataset_asset(
     if stream is not None:
         deps.append(topic_key(stream))
 
-    @asset(
-        name=dataset.name,
-        deps=deps,
-        check_specs=check_specs(entry),
-        required_resource_keys={LAKEHOUSE, SPARK} if engine == "spark" else {LAKEHOUSE},
-        automation_condition=incremental_condition() if dataset.transform else None,
-        # A backfill or recompute of many partitions runs once over the whole range.
-        backfill_policy=BackfillPolicy.single_run(),
-        **{k: v for k, v in asset_attributes(index, entry, warehouse).items() if k != "key"},
-        key_prefix=[entry.domain.name],
-    )
     def _dataset(context: AssetExecutionContext) -> MaterializeResult:
         lakehouse: Lakehouse = getattr(context.resources, LAKEHOUSE)
         start, end = context.partition_time_window
@@ -286,7 +276,20 @@ def build_dataset_asset(
         data, metadata = compute(index, entry, lakehouse, start, end)
         return write_partition(context, entry, lakehouse, start, end, data, metadata)
 
-    return _dataset
+    with warnings.catch_warnings():
+        # The single-run backfill policy is what the recompute path needs, beta or not.
+        warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
+        return asset(
+            name=dataset.name,
+            deps=deps,
+            check_specs=check_specs(entry),
+            required_resource_keys={LAKEHOUSE, SPARK} if engine == "spark" else {LAKEHOUSE},
+            automation_condition=incremental_condition() if dataset.transform else None,
+            # A backfill or recompute of many partitions runs once over the whole range.
+            backfill_policy=BackfillPolicy.single_run(),
+            **{k: v for k, v in asset_attributes(index, entry, warehouse).items() if k != "key"},
+            key_prefix=[entry.domain.name],
+        )(_dataset)
 
 
 def write_partition(
