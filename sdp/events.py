@@ -52,7 +52,7 @@ class Decoded:
 def get_path(event: Mapping[str, Any], path: Sequence[str]) -> Any:
     value: Any = event
     for key in path:
-        if not isinstance(value, Mapping):
+        if not isinstance(value, dict):  # parsed JSON: a plain dict check is ~5x cheaper
             return None
         value = value.get(key)
     return value
@@ -82,6 +82,7 @@ class EventDecoder:
         self.drop = drop
         self.id_field = id_field
         self.id_path = id_field.split(".")
+        self.accepted = stream.schema_uris if stream is not None else ()
 
     @classmethod
     def for_source(
@@ -123,10 +124,10 @@ class EventDecoder:
             if name != self.stream.name:
                 return f"event of stream {name!r} in stream {self.stream.name!r}"
             uri = event.get("$schema")
-            if uri not in self.stream.schema_uris:
+            if uri not in self.accepted:
                 return (
                     f"schema {uri!r} is not accepted by stream {self.stream.name!r} "
-                    f"(accepted: {', '.join(self.stream.schema_uris)})"
+                    f"(accepted: {', '.join(self.accepted)})"
                 )
         else:
             uri = self.schema

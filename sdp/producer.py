@@ -101,8 +101,10 @@ class EventProducer:
         decoder = self._decoders.get(stream)
         if decoder is None:
             return stream, f"unknown stream {stream!r}"
-        meta.setdefault("id", str(uuid.uuid4()))
-        meta.setdefault("dt", now_iso())
+        if "id" not in meta:  # computed only when missing: this runs for every event
+            meta["id"] = str(uuid.uuid4())
+        if "dt" not in meta:
+            meta["dt"] = now_iso()
         size = len(orjson.dumps(event))
         if size > self.max_event_bytes:
             return stream, f"event is {size} bytes, over the limit of {self.max_event_bytes}"
