@@ -180,18 +180,6 @@ def events_to_arrow(events: Sequence[Mapping[str, Any]], columns: Sequence[Colum
     return pa.Table.from_arrays(arrays, schema=arrow_schema(columns))
 
 
-def rejected_to_arrow(rejected: Sequence[Rejected], source_file: str, at: datetime) -> pa.Table:
-    return pa.table(
-        {
-            "source_file": pa.array([source_file] * len(rejected), pa.string()),
-            "origin": pa.array([r.origin for r in rejected], pa.string()),
-            "reason": pa.array([r.reason for r in rejected], pa.string()),
-            "raw": pa.array([r.raw for r in rejected], pa.string()),
-            "rejected_at": pa.array([at] * len(rejected), pa.timestamp("us", tz="UTC")),
-        }
-    )
-
-
 def split_lines(name: str, data: bytes) -> Iterable[tuple[str, bytes]]:
     """(origin, line) pairs for a file's content; origins are 1-based "name:line"."""
     for number, line in enumerate(data.split(b"\n"), start=1):
